@@ -1,0 +1,233 @@
+"""The base LightningModule shared by every model.
+
+A model here *generates*: from one initial state per sequence it runs T steps on its
+own (no input), and the loss is the MSE between the generated and the target
+trajectories. The base class owns everything that is not model-specific: the initial
+states, the time loop, the loss, the optimiser and :meth:`generate`. A subclass writes
+only its weights (:meth:`init_weights`), its state update (:meth:`step`) and, where it
+differs from the default, its read-out.
+
+Replicas
+--------
+Training one small RNN is dominated by Python and dispatch overhead, so a module can
+hold ``K`` independent *replicas*: separate weights, initial states, numbers of
+sequences and hyperparameters, trained together with batched matrix products. A plain
+single model is simply ``K = 1``; the equations are written once, on tensors with a
+leading replica axis:
+
+* ``h``: ``(K, P, H)`` — replica, sequence, unit (``P`` = the largest ``p_k``);
+* ``W``: ``(K, H, H)``, biases ``(K, 1, H)``, per-replica hyperparameters ``(K, 1, 1)``.
+
+Replica ``k`` with seed ``s`` draws its initial states and weights from its own
+generator seeded with ``s``, so it starts exactly where a single model built with
+``seed=s`` starts; each replica has its own leaf tensors, so Adam's parameter groups
+give it its own learning rate. A replica with ``p_k < P`` is zero-padded; the padded
+sequences are masked out of its loss, so they receive no gradient and stay zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import SimpleNamespace
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+
+OUTPUT_SIZE = 2
+NUM_STEPS = 60
+
+
+def per_replica(value, k: int, name: str) -> list:
+    """Broadcast a scalar to ``k`` replicas, or check that a sequence has length ``k``."""
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        return [value] * k
+    if len(value) != k:
+        raise ValueError(f"{name} has {len(value)} values for {k} replicas")
+    return list(value)
+
+
+def randn(g: torch.Generator, *shape: int) -> Tensor:
+    return torch.randn(*shape, generator=g)
+
+
+def default_read_out(g: torch.Generator, hidden: int) -> dict[str, Tensor]:
+    """``W_o ~ N(0,1)/H`` (stored as O×H) and ``b_o ~ N(0,1)/10`` (stored 1×O)."""
+    return {"W_o": randn(g, OUTPUT_SIZE, hidden) / hidden, "b_o": randn(g, 1, OUTPUT_SIZE) / 10}
+
+
+class CapacityModule(pl.LightningModule):
+    """Base class: ``K`` replicas of one recurrent model generating ``p_k`` sequences each.
+
+    Args:
+        hidden_size: ``H``, the number of recurrent units.
+        num_sequences: ``p``, sequences (and initial states) per replica; an int or one
+            value per replica.
+        seed: seeds the initial states and weights; one per replica. The number of
+            replicas ``K`` is ``len(seed)`` (an int seed means ``K = 1``).
+        lr: Adam learning rate, an int or one value per replica.
+        learn_initial_state: ``True`` (default) trains the initial states with the
+            weights; ``False`` keeps them at their random draw, as the original
+            protocol did.
+        num_steps: ``T``, the length of the generated trajectories.
+        **hparams: the model's own hyperparameters (``tau``, ...), scalars or one value
+            per replica; each becomes a ``(K, 1, 1)`` buffer of the same name.
+
+    Subclasses implement :meth:`init_state`, :meth:`init_weights` and :meth:`step`, and
+    may override :meth:`start`, :meth:`prepare`, :meth:`hidden` and :meth:`read_out`.
+    Class attributes: ``frozen`` (names of per-replica tensors that are never trained)
+    and ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
+    e.g. the hidden-cause matrix).
+    """
+
+    frozen: tuple[str, ...] = ()
+    per_sequence: dict[str, int] = {}
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_sequences: int | Sequence[int],
+        seed: int | Sequence[int] = 0,
+        lr: float | Sequence[float] = 0.01,
+        learn_initial_state: bool = True,
+        num_steps: int = NUM_STEPS,
+        **hparams,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        seeds = per_replica(seed, 1, "seed") if isinstance(seed, int) else list(seed)
+        k = len(seeds)
+        self.hidden_size = hidden_size
+        self.num_steps = num_steps
+        self.num_sequences = [int(p) for p in per_replica(num_sequences, k, "num_sequences")]
+        self.lrs = [float(v) for v in per_replica(lr, k, "lr")]
+        self.learn_initial_state = learn_initial_state
+        self.replica_hparams = tuple(hparams)
+        for name, value in hparams.items():
+            values = torch.tensor(per_replica(value, k, name), dtype=torch.float32)
+            self.register_buffer(name, values.view(k, 1, 1))
+
+        width = max(self.num_sequences)
+        self.replicas = nn.ModuleList()
+        for s, p in zip(seeds, self.num_sequences, strict=True):
+            g = torch.Generator().manual_seed(int(s))
+            state = {n: pad(t, 0, width) for n, t in self.init_state(g, p).items()}
+            weights = self.init_weights(g, p)
+            for name, axis in self.per_sequence.items():
+                weights[name] = pad(weights[name], axis, width)
+            rep = nn.ParameterDict()
+            for n, t in state.items():
+                rep[n] = nn.Parameter(t, requires_grad=learn_initial_state)
+            for n, t in weights.items():
+                rep[n] = nn.Parameter(t, requires_grad=n not in self.frozen)
+            self.replicas.append(rep)
+        # Which sequences of the padded batch are real: (K, P).
+        mask = torch.zeros(k, width, dtype=torch.bool)
+        for i, p in enumerate(self.num_sequences):
+            mask[i, :p] = True
+        self.register_buffer("mask", mask, persistent=False)
+        self.last_losses: Tensor | None = None  # (K,) per-replica loss of the last step
+
+    # -- what a model provides ------------------------------------------------------
+    def init_state(self, g: torch.Generator, p: int) -> dict[str, Tensor]:
+        """One replica's initial states, each of shape ``(p, ...)``; default ``h0 ~ N(0,1)``."""
+        return {"h0": randn(g, p, self.hidden_size)}
+
+    def init_weights(self, g: torch.Generator, p: int) -> dict[str, Tensor]:
+        """One replica's weights (without the replica axis), drawn from ``g``."""
+        raise NotImplementedError
+
+    def start(self, w: SimpleNamespace):
+        """The state the time loop starts from (default: ``h0``, shape (K, P, H))."""
+        return w.h0
+
+    def prepare(self, w: SimpleNamespace) -> SimpleNamespace:
+        """Per-forward precomputation shared by all time steps (default: nothing)."""
+        return w
+
+    def step(self, w: SimpleNamespace, state):
+        """One update of the state: ``state_{t-1} -> state_t``."""
+        raise NotImplementedError
+
+    def hidden(self, state) -> Tensor:
+        """The part of the state the read-out sees, (K, P, H) (default: the state)."""
+        return state
+
+    def read_out(self, w: SimpleNamespace, h: Tensor) -> Tensor:
+        r""":math:`\hat x_t = W_o \tanh(h_t) + b_o` on ``h`` of shape (K, N, H) -> (K, N, 2)."""
+        return torch.baddbmm(w.b_o, torch.tanh(h), w.W_o.mT)
+
+    # -- the shared machinery -------------------------------------------------------
+    @property
+    def num_replicas(self) -> int:
+        return len(self.replicas)
+
+    def weights(self) -> SimpleNamespace:
+        """All per-replica tensors stacked on a leading replica axis, plus the hparams."""
+        w = {}
+        for name in self.replicas[0]:
+            ts = [rep[name] for rep in self.replicas]
+            w[name] = ts[0].unsqueeze(0) if len(ts) == 1 else torch.stack(ts)
+        for name in self.replica_hparams:
+            w[name] = getattr(self, name)
+        return SimpleNamespace(**w)
+
+    def forward(self) -> Tensor:
+        """Closed-loop generation: predictions of shape (T, K, P, 2)."""
+        w = self.prepare(self.weights())
+        state = self.start(w)
+        hs = []
+        for _ in range(self.num_steps):  # update, then read out
+            state = self.step(w, state)
+            hs.append(self.hidden(state))
+        return self.read_out_steps(w, hs)
+
+    def read_out_steps(self, w: SimpleNamespace, hs: list[Tensor]) -> Tensor:
+        """Read out T hidden states (K, P, H) at once -> predictions (T, K, P, 2)."""
+        # One batched product for all steps instead of T small ones.
+        h = torch.stack(hs, dim=1)  # (K, T, P, H)
+        k, t, p, _ = h.shape
+        x = self.read_out(w, h.reshape(k, t * p, -1))  # (K, T*P, 2)
+        return x.view(k, t, p, OUTPUT_SIZE).transpose(0, 1)  # (T, K, P, 2)
+
+    @torch.no_grad()
+    def generate(self) -> Tensor:
+        """Generated trajectories: (T, p, 2) for a single model, (T, K, P, 2) for replicas."""
+        x = self()
+        return x[:, 0, : self.num_sequences[0]] if self.num_replicas == 1 else x
+
+    def replica_losses(self, pred: Tensor, targets: Tensor) -> Tensor:
+        """MSE of each replica over its own sequences only: (K,)."""
+        sq = (pred - targets).square() * self.mask[None, :, :, None]
+        counts = torch.tensor(self.num_sequences, device=sq.device, dtype=sq.dtype)
+        return sq.sum(dim=(0, 2, 3)) / (counts * (pred.shape[0] * OUTPUT_SIZE))
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        losses = self.replica_losses(self(), batch["targets"])
+        self.last_losses = losses.detach()
+        self.log("train/loss", losses.mean(), prog_bar=True)
+        # Replicas are independent: the sum's gradient w.r.t. replica k is that of its loss.
+        return losses.sum()
+
+    def configure_optimizers(self):
+        # One Adam parameter group per learning rate: Adam is invariant to gradient
+        # scaling, so per-replica learning rates need their own groups.
+        groups: dict[float, list[Tensor]] = {}
+        for lr, rep in zip(self.lrs, self.replicas, strict=True):
+            groups.setdefault(lr, []).extend(t for t in rep.values() if t.requires_grad)
+        return torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()])
+
+
+def pad(t: Tensor, axis: int, size: int) -> Tensor:
+    """Zero-pad ``t`` along ``axis`` to ``size``."""
+    missing = size - t.shape[axis]
+    if missing == 0:
+        return t
+    shape = list(t.shape)
+    shape[axis] = missing
+    return torch.cat([t, t.new_zeros(shape)], dim=axis)
+
+
+def leaky(h: Tensor, drive: Tensor, a: Tensor) -> Tensor:
+    r"""Leaky integration :math:`(1 - a)\, h + a\, \mathrm{drive}` in one op."""
+    return torch.lerp(h, drive, a)

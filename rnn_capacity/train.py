@@ -1,0 +1,107 @@
+"""``python -m rnn_capacity.train``: one capacity measurement from the command line.
+
+Example::
+
+    python -m rnn_capacity.train --model pc_rnn_hc_a --hidden-size 60 --num-sequences 20 \\
+        --iterations 3000 --seed 0 --set lr=0.017 --set tau=4.8 --json
+
+Bad input prints one line ``error: ...`` and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+
+import yaml
+
+from .errors import ArgumentParser, UsageError, cli_main
+from .models import MODELS
+
+
+def parse_assignments(items: list[str]) -> dict:
+    """``["lr=0.01", "tau=5"]`` -> ``{"lr": 0.01, "tau": 5}`` (values parsed as YAML scalars)."""
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--set {item!r}: expected NAME=VALUE, e.g. --set lr=0.01")
+        try:
+            out[name.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise UsageError(f"--set {item!r}: cannot parse the value {text!r}") from None
+    return out
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m rnn_capacity.train", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
+    p.add_argument("--num-sequences", type=int, required=True, help="p, trajectories (1..250)")
+    p.add_argument("--iterations", type=int, default=3000, help="training steps (default 3000)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the draw of data and weights")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a hyperparameter or setting (lr, tau, tau_slow, tau_fast, gamma, "
+        "connectivity, sigma, alpha_h_prime, factors, ...); repeatable",
+    )
+    p.add_argument(
+        "--fixed-initial-state",
+        action="store_true",
+        help="keep the initial states at their random draw (the original protocol)",
+    )
+    p.add_argument("--threshold", type=float, default=0.1, help="learned if mean error < this")
+    p.add_argument("--data", default=None, help="trajectory file (.npy, or the original .pk)")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--log-dir", default="lightning_logs", help="TensorBoard root directory")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    return p
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    hparams = parse_assignments(args.set)
+    from .measure import measure_capacity  # heavy imports after the arguments are checked
+
+    quiet_lightning()
+    result = measure_capacity(
+        args.model,
+        args.hidden_size,
+        args.num_sequences,
+        iterations=args.iterations,
+        seed=args.seed,
+        learn_initial_state=not args.fixed_initial_state,
+        threshold=args.threshold,
+        accelerator=args.accelerator,
+        log_dir=args.log_dir,
+        progress_bar=not args.no_progress,
+        data_path=args.data,
+        **hparams,
+    )
+    print(
+        f"{result.model} H={result.hidden_size}: learned {result.count}/{result.num_sequences} "
+        f"sequences (objective {result.objective:g}), final loss {result.final_loss:.4g}, "
+        f"{result.seconds:.1f} s; logs in {result.log_dir}"
+    )
+    if args.json:
+        summary = {k: v for k, v in result.to_dict().items() if k != "errors"}
+        print(json.dumps(summary | {"errors": [round(e, 6) for e in result.errors]}))
+    return 0
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's start-up banners (GPU available, ...) and advice warnings."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for pattern in (".*does not have many workers.*", ".*log_every_n_steps.*"):
+        warnings.filterwarnings("ignore", pattern)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
