@@ -9,13 +9,16 @@ batched form :func:`measure_ensemble`.
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from .capacity import DEFAULT_THRESHOLD, CapacityCallback, ReplicaLosses, objective
@@ -54,8 +57,9 @@ def model_class(name: str) -> type[CapacityModule]:
 def model_options(cls: type[CapacityModule]) -> list[str]:
     """The options (hyperparameters and settings) a model's constructor accepts."""
     names: list[str] = []
-    for klass in cls.__mro__:
-        if "__init__" not in vars(klass) or not issubclass(klass, CapacityModule):
+    mro = cls.__mro__
+    for klass in mro[: mro.index(CapacityModule) + 1]:  # the models, their mixins, the base
+        if "__init__" not in vars(klass):
             continue
         for p in inspect.signature(klass.__init__).parameters.values():
             if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
@@ -91,6 +95,19 @@ def validate_options(model: str, options: dict) -> dict:
             raise UsageError(f"hyperparameter {name}={value!r} out of range for {model}: {allowed}")
         clean[name] = value
     return clean
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's per-Trainer banners and advice: a sweep builds hundreds."""
+    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*log_every_n_steps.*",
+        ".*configure_optimizers` returned `None`.*",  # the ESN fits in closed form
+        ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+    ):
+        warnings.filterwarnings("ignore", pattern)
 
 
 def validate_sizes(hidden_size: int, num_sequences: int, iterations: int) -> None:
@@ -195,6 +212,7 @@ def measure_ensemble(
     the same option names; their values may differ.
     """
     cls = model_class(model)
+    quiet_lightning()
     names = set(replicas[0].hparams)
     for r in replicas:
         validate_sizes(hidden_size, r.num_sequences, iterations)
@@ -223,6 +241,8 @@ def measure_ensemble(
         loggers = [TensorBoardLogger(log_dir, group, v, default_hp_metric=False) for v in versions]
     capacity = CapacityCallback(threshold, loggers=loggers)
     callbacks = [capacity] + ([ReplicaLosses(loggers, log_every_n_steps)] if loggers else [])
+    if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
     trainer = pl.Trainer(
         max_steps=iterations,
         accelerator=accelerator,

@@ -11,8 +11,6 @@ Bad input prints one line ``error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import json
-import logging
-import warnings
 
 import yaml
 
@@ -69,7 +67,6 @@ def main(argv=None) -> int:
     hparams = parse_assignments(args.set)
     from .measure import measure_capacity  # heavy imports after the arguments are checked
 
-    quiet_lightning()
     result = measure_capacity(
         args.model,
         args.hidden_size,
@@ -93,14 +90,6 @@ def main(argv=None) -> int:
         summary = {k: v for k, v in result.to_dict().items() if k != "errors"}
         print(json.dumps(summary | {"errors": [round(e, 6) for e in result.errors]}))
     return 0
-
-
-def quiet_lightning() -> None:
-    """Silence Lightning's start-up banners (GPU available, ...) and advice warnings."""
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    for pattern in (".*does not have many workers.*", ".*log_every_n_steps.*"):
-        warnings.filterwarnings("ignore", pattern)
 
 
 if __name__ == "__main__":

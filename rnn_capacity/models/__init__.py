@@ -1,7 +1,15 @@
-"""The fourteen models of the benchmark, and the registry ``MODELS`` used everywhere."""
+"""The fourteen models of the benchmark, and the registry ``MODELS`` used everywhere.
 
+Families: classic (sRNN, TRNN, MTRNN), gated (LSTM, GRU, UGRNN), antisymmetric, ESN and
+predictive coding (PC-RNN-V, -GC, -HC-A, -HC-M, -GC-HC-A, -GC-HC-M). Every model is a
+:class:`CapacityModule`; see its docstring for the equations and initialisation.
+"""
+
+from .antisymmetric import AntisymmetricRNN
 from .base import CapacityModule
 from .classic import MTRNN, SRNN, TRNN
+from .esn import ESN
+from .gated import GRU, LSTM, UGRNN
 from .predictive_coding import (
     PCRNNGC,
     PCRNNGCHCA,
@@ -17,6 +25,11 @@ MODELS: dict[str, type[CapacityModule]] = {
     "srnn": SRNN,
     "trnn": TRNN,
     "mtrnn": MTRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "ugrnn": UGRNN,
+    "antisymmetric_rnn": AntisymmetricRNN,
+    "esn": ESN,
     "pc_rnn_v": PCRNNV,
     "pc_rnn_gc": PCRNNGC,
     "pc_rnn_hc_a": PCRNNHCA,
@@ -25,17 +38,4 @@ MODELS: dict[str, type[CapacityModule]] = {
     "pc_rnn_gc_hc_m": PCRNNGCHCM,
 }
 
-__all__ = [
-    "MODELS",
-    "CapacityModule",
-    "MTRNN",
-    "PCRNNGC",
-    "PCRNNGCHCA",
-    "PCRNNGCHCM",
-    "PCRNNHCA",
-    "PCRNNHCM",
-    "PCRNNV",
-    "PredictiveCodingModule",
-    "SRNN",
-    "TRNN",
-]
+__all__ = ["MODELS", "CapacityModule", "PredictiveCodingModule"] + [c.__name__ for c in MODELS.values()]

@@ -103,16 +103,16 @@ class CapacityModule(pl.LightningModule):
         self.lrs = [float(v) for v in per_replica(lr, k, "lr")]
         self.learn_initial_state = learn_initial_state
         self.replica_hparams = tuple(hparams)
-        for name, value in hparams.items():
-            values = torch.tensor(per_replica(value, k, name), dtype=torch.float32)
-            self.register_buffer(name, values.view(k, 1, 1))
+        values = {name: per_replica(value, k, name) for name, value in hparams.items()}
+        for name, vs in values.items():
+            self.register_buffer(name, torch.tensor(vs, dtype=torch.float32).view(k, 1, 1))
 
         width = max(self.num_sequences)
         self.replicas = nn.ModuleList()
-        for s, p in zip(seeds, self.num_sequences, strict=True):
+        for i, (s, p) in enumerate(zip(seeds, self.num_sequences, strict=True)):
             g = torch.Generator().manual_seed(int(s))
             state = {n: pad(t, 0, width) for n, t in self.init_state(g, p).items()}
-            weights = self.init_weights(g, p)
+            weights = self.init_weights(g, p, **{n: vs[i] for n, vs in values.items()})
             for name, axis in self.per_sequence.items():
                 weights[name] = pad(weights[name], axis, width)
             rep = nn.ParameterDict()
@@ -133,8 +133,9 @@ class CapacityModule(pl.LightningModule):
         """One replica's initial states, each of shape ``(p, ...)``; default ``h0 ~ N(0,1)``."""
         return {"h0": randn(g, p, self.hidden_size)}
 
-    def init_weights(self, g: torch.Generator, p: int) -> dict[str, Tensor]:
-        """One replica's weights (without the replica axis), drawn from ``g``."""
+    def init_weights(self, g: torch.Generator, p: int, **hp) -> dict[str, Tensor]:
+        """One replica's weights (without the replica axis), drawn from ``g``; ``hp`` are
+        this replica's hyperparameters (the reservoir of the ESN depends on them)."""
         raise NotImplementedError
 
     def start(self, w: SimpleNamespace):
@@ -172,8 +173,12 @@ class CapacityModule(pl.LightningModule):
             w[name] = getattr(self, name)
         return SimpleNamespace(**w)
 
-    def forward(self) -> Tensor:
-        """Closed-loop generation: predictions of shape (T, K, P, 2)."""
+    def forward(self, targets: Tensor | None = None) -> Tensor:
+        """Closed-loop generation: predictions of shape (T, K, P, 2).
+
+        ``targets`` (T, K, P, 2) are ignored by autonomous models; models with an input
+        use them for teacher forcing during training only.
+        """
         w = self.prepare(self.weights())
         state = self.start(w)
         hs = []
@@ -203,7 +208,7 @@ class CapacityModule(pl.LightningModule):
         return sq.sum(dim=(0, 2, 3)) / (counts * (pred.shape[0] * OUTPUT_SIZE))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        losses = self.replica_losses(self(), batch["targets"])
+        losses = self.replica_losses(self(batch["targets"]), batch["targets"])
         self.last_losses = losses.detach()
         self.log("train/loss", losses.mean(), prog_bar=True)
         # Replicas are independent: the sum's gradient w.r.t. replica k is that of its loss.

@@ -32,7 +32,7 @@ class SRNN(CapacityModule):
     def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):
         super().__init__(hidden_size, num_sequences, **kwargs)
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         return recurrent_weights(g, self.hidden_size)
 
     def step(self, w, h):
@@ -58,7 +58,7 @@ class TRNN(CapacityModule):
     ):
         super().__init__(hidden_size, num_sequences, tau=tau, **kwargs)
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         return recurrent_weights(g, self.hidden_size)
 
     def prepare(self, w):
@@ -103,7 +103,7 @@ class MTRNN(CapacityModule):
     def init_state(self, g, p):
         return {"s0": randn(g, p, self.hidden_size), "f0": randn(g, p, self.hidden_size)}
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         H = self.hidden_size
         w = {n: randn(g, H, H) / H for n in ("W_ss", "W_fs", "W_sf", "W_ff")}
         w |= {"b_s": randn(g, 1, H) / 10, "b_f": randn(g, 1, H) / 10}

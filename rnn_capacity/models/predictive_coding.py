@@ -37,7 +37,7 @@ class PredictiveCodingModule(CapacityModule):
     def __init__(self, hidden_size, num_sequences, tau: float | Sequence[float] = 10.0, **kwargs):
         super().__init__(hidden_size, num_sequences, tau=tau, **kwargs)
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         return recurrent_weights(g, self.hidden_size)
 
     # -- what the variants change ----------------------------------------------------
@@ -137,7 +137,7 @@ class AdditiveCauses:
     has_causes = True
     per_sequence = {"W_c": 1}
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         H = self.hidden_size
         return recurrent_weights(g, H) | {"W_c": randn(g, H, p) / p}
 
@@ -163,7 +163,7 @@ class MultiplicativeCauses:
     def __init__(self, hidden_size, num_sequences, factors: int | None = None, **kwargs):
         super().__init__(hidden_size, num_sequences, **kwargs)
 
-    def init_weights(self, g, p):
+    def init_weights(self, g, p, **hp):
         H = self.hidden_size
         F = self.hparams.factors or H
         return {

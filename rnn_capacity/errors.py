@@ -1,0 +1,59 @@
+"""User-facing errors and the one-line error convention shared by every command-line tool.
+
+Bad input (a missing file, an out-of-range option) should read as one short line, not a
+traceback: library code raises :class:`UsageError`, and :func:`cli_main` turns it into
+``error: <message>`` on stderr and exit status 2 (the status argparse uses for bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+__all__ = ["ArgumentParser", "UsageError", "cli_main", "one_line"]
+
+
+class UsageError(Exception):
+    """Bad user input: the CLI prints str(exc) as one line 'error: ...' to stderr and exits 2."""
+
+
+def one_line(text: object) -> str:
+    """Collapse ``text`` (e.g. a wrapped exception's message) to a single line."""
+    return " ".join(str(text).split())
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ``argparse.ArgumentParser`` that reports bad usage as exactly one line.
+
+    argparse normally prints the usage synopsis before the message; callers and scripts
+    that parse stderr want a single ``error: <prog>: <message>`` line instead. Subparsers
+    created with ``add_subparsers()`` inherit this class, so they behave the same.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {self.prog}: {one_line(message)}\n")
+        sys.exit(2)
+
+
+def cli_main(
+    main: Callable[[Sequence[str] | None], int | None],
+) -> Callable[[Sequence[str] | None], int | None]:
+    """Wrap a ``main(argv)`` so that a :class:`UsageError` exits 2 with one stderr line.
+
+    Use as a decorator; the wrapped function keeps its signature, so tests may call it
+    with an argument list. Any other exception still shows its traceback: it is a bug,
+    not bad input.
+    """
+
+    @functools.wraps(main)
+    def wrapper(argv: Sequence[str] | None = None) -> int | None:
+        try:
+            return main(argv)
+        except UsageError as exc:
+            sys.stderr.write(f"error: {one_line(exc)}\n")
+            sys.exit(2)
+
+    return wrapper

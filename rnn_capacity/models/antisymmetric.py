@@ -1,0 +1,50 @@
+"""The antisymmetric RNN: a recurrent matrix constrained to be antisymmetric."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .base import CapacityModule, default_read_out, randn
+
+
+class AntisymmetricRNN(CapacityModule):
+    r"""Antisymmetric RNN (row vectors, :math:`a = 1/\tau`).
+
+    .. math::
+        A &= V \odot L - (V \odot L)^\top \\
+        h_t &= h_{t-1} + a \tanh\left(\tanh(h_{t-1}) A + b_r - \gamma h_{t-1}\right) \\
+        \hat x_t &= W_o \tanh(h_t) + b_o
+
+    ``L`` is the fixed strictly lower-triangular mask, so ``A`` is antisymmetric; it is
+    recomputed from ``V`` at every forward (``V``'s upper triangle gets no gradient).
+    Initialisation: ``h_0 ~ N(0,1)``, ``V ~ N(0,1)/H``, ``b_r ~ N(0,1)/10``, read-out as
+    TRNN. Hyperparameters: ``lr``, ``tau``, ``gamma``.
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        num_sequences: int | Sequence[int],
+        tau: float | Sequence[float] = 10.0,
+        gamma: float | Sequence[float] = 0.1,
+        **kwargs,
+    ):
+        super().__init__(hidden_size, num_sequences, tau=tau, gamma=gamma, **kwargs)
+        mask = torch.ones(hidden_size, hidden_size).tril(diagonal=-1)
+        self.register_buffer("L", mask, persistent=False)
+
+    def init_weights(self, g, p, **hp):
+        H = self.hidden_size
+        return {"V": randn(g, H, H) / H, "b_r": randn(g, 1, H) / 10} | default_read_out(g, H)
+
+    def prepare(self, w):
+        lower = w.V * self.L
+        w.A = lower - lower.mT
+        w.a = w.tau.reciprocal()
+        return w
+
+    def step(self, w, h):
+        z = torch.baddbmm(w.b_r, torch.tanh(h), w.A) - w.gamma * h
+        return torch.addcmul(h, w.a, torch.tanh(z))

@@ -1,0 +1,160 @@
+"""Gated models: LSTM and GRU (fed their own previous prediction) and the UGRNN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from .base import OUTPUT_SIZE, CapacityModule, default_read_out, randn
+
+
+def uniform(g: torch.Generator, bound: float, *shape: int) -> Tensor:
+    return torch.empty(*shape).uniform_(-bound, bound, generator=g)
+
+
+class FeedbackModule(CapacityModule):
+    """A model with an input, run closed-loop: the first input is zero, afterwards the
+    model's own previous prediction, detached from the graph. With
+    ``teacher_forcing=True`` the target ``x_{t-1}`` is fed instead, during training only:
+    capacity is always measured closed-loop.
+
+    Subclasses write ``step(w, state, x)`` with the input ``x`` (K, P, 2); the read-out
+    has no tanh: :math:`\\hat x_t = W_o h_t + b_o`.
+    """
+
+    def __init__(self, hidden_size, num_sequences, teacher_forcing: bool = False, **kwargs):
+        super().__init__(hidden_size, num_sequences, **kwargs)
+
+    def cell_weights(self, g: torch.Generator, gates: int) -> dict[str, Tensor]:
+        """The framework's default initialisation: everything ``U(-1/√H, 1/√H)``."""
+        H = self.hidden_size
+        k = H**-0.5
+        return {
+            "W_ih": uniform(g, k, gates * H, OUTPUT_SIZE),
+            "W_hh": uniform(g, k, gates * H, H),
+            "b_ih": uniform(g, k, 1, gates * H),
+            "b_hh": uniform(g, k, 1, gates * H),
+        } | default_read_out(g, H)
+
+    def read_out(self, w, h):
+        return torch.baddbmm(w.b_o, h, w.W_o.mT)
+
+    def forward(self, targets: Tensor | None = None) -> Tensor:
+        w = self.prepare(self.weights())
+        state = self.start(w)
+        forced = self.hparams.teacher_forcing and self.training and targets is not None
+        x = w.W_o.new_zeros(*self.mask.shape, OUTPUT_SIZE)  # first input: zero
+        xs = []
+        for t in range(self.num_steps):
+            state = self.step(w, state, x)
+            xs.append(self.read_out(w, self.hidden(state)))
+            x = targets[t] if forced else xs[-1].detach()
+        return torch.stack(xs)  # (T, K, P, 2)
+
+
+class LSTM(FeedbackModule):
+    r"""LSTM generating closed-loop from a per-sequence initial cell state.
+
+    .. math::
+        \begin{array}{ll}
+        i_t = \sigma(W_{ii} x_{t-1} + b_{ii} + W_{hi} h_{t-1} + b_{hi}) &
+        f_t = \sigma(W_{if} x_{t-1} + b_{if} + W_{hf} h_{t-1} + b_{hf}) \\
+        g_t = \tanh(W_{ig} x_{t-1} + b_{ig} + W_{hg} h_{t-1} + b_{hg}) &
+        o_t = \sigma(W_{io} x_{t-1} + b_{io} + W_{ho} h_{t-1} + b_{ho}) \\
+        c_t = f_t \odot c_{t-1} + i_t \odot g_t & h_t = o_t \odot \tanh(c_t) \\
+        \hat x_t = W_o h_t + b_o &
+        \end{array}
+
+    ``x_0 = 0``, then ``x_{t-1} = \hat x_{t-1}`` (detached) or, with teacher forcing, the
+    target. Initial states: ``c_0 ~ N(0,1)`` per sequence, ``h_0 = tanh(c_0)``.
+    Initialisation: the framework's default (``torch.nn.LSTMCell``: all cell weights
+    ``U(-1/√H, 1/√H)``, gates stacked ``i, f, g, o``); read-out ``W_o ~ N(0,1)/H``,
+    ``b_o ~ N(0,1)/10``. Hyperparameters: ``lr``; setting: ``teacher_forcing``.
+    """
+
+    def init_state(self, g, p):
+        return {"c0": randn(g, p, self.hidden_size)}
+
+    def init_weights(self, g, p, **hp):
+        return self.cell_weights(g, 4)
+
+    def prepare(self, w):
+        w.b = w.b_ih + w.b_hh
+        return w
+
+    def start(self, w):
+        return torch.tanh(w.c0), w.c0
+
+    def step(self, w, state, x):
+        h, c = state
+        gates = torch.baddbmm(torch.baddbmm(w.b, x, w.W_ih.mT), h, w.W_hh.mT)  # (K, P, 4H)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+    def hidden(self, state):
+        return state[0]
+
+
+class GRU(FeedbackModule):
+    r"""GRU generating closed-loop from a per-sequence initial state.
+
+    .. math::
+        \begin{array}{ll}
+        r_t = \sigma(W_{ir} x_{t-1} + b_{ir} + W_{hr} h_{t-1} + b_{hr}) \\
+        z_t = \sigma(W_{iz} x_{t-1} + b_{iz} + W_{hz} h_{t-1} + b_{hz}) \\
+        n_t = \tanh(W_{in} x_{t-1} + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn})) \\
+        h_t = (1 - z_t) \odot n_t + z_t \odot h_{t-1}, \qquad \hat x_t = W_o h_t + b_o
+        \end{array}
+
+    Inputs as :class:`LSTM`; ``h_0 ~ N(0,1)``. Initialisation: the framework's default
+    (``torch.nn.GRUCell``, gates stacked ``r, z, n``); read-out as :class:`LSTM`.
+    Hyperparameters: ``lr``; setting: ``teacher_forcing``.
+    """
+
+    def init_weights(self, g, p, **hp):
+        return self.cell_weights(g, 3)
+
+    def step(self, w, h, x):
+        H = self.hidden_size
+        gi = torch.baddbmm(w.b_ih, x, w.W_ih.mT)  # (K, P, 3H)
+        gh = torch.baddbmm(w.b_hh, h, w.W_hh.mT)
+        rz = torch.sigmoid(gi[..., : 2 * H] + gh[..., : 2 * H])
+        r, z = rz[..., :H], rz[..., H:]
+        n = torch.tanh(gi[..., 2 * H :] + r * gh[..., 2 * H :])
+        return torch.lerp(n, h, z)  # (1 - z) n + z h
+
+
+class UGRNN(CapacityModule):
+    r"""Update-gate RNN.
+
+    .. math::
+        u_t &= \sigma(\tanh(h_{t-1}) W_u + b_u) \\
+        h_t &= u_t \odot h_{t-1} + (1 - u_t) \odot \tanh(\tanh(h_{t-1}) W_r + b_r) \\
+        \hat x_t &= W_o \tanh(h_t) + b_o
+
+    (row vectors). Initialisation: ``h_0 ~ N(0,1)``, ``W_u, W_r ~ N(0,1)/H``,
+    ``b_u, b_r ~ N(0,1)/10``, read-out as TRNN. Hyperparameters: ``lr``.
+    """
+
+    def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):
+        super().__init__(hidden_size, num_sequences, **kwargs)
+
+    def init_weights(self, g, p, **hp):
+        H = self.hidden_size
+        w = {"W_u": randn(g, H, H) / H, "W_r": randn(g, H, H) / H}
+        w |= {"b_u": randn(g, 1, H) / 10, "b_r": randn(g, 1, H) / 10}
+        return w | default_read_out(g, H)
+
+    def prepare(self, w):
+        # Both products share tanh(h): one (H × 2H) product per step.
+        w.W = torch.cat([w.W_u, w.W_r], dim=2)
+        w.b = torch.cat([w.b_u, w.b_r], dim=2)
+        return w
+
+    def step(self, w, h):
+        z = torch.baddbmm(w.b, torch.tanh(h), w.W)  # (K, P, 2H)
+        u, candidate = torch.sigmoid(z[..., : self.hidden_size]), torch.tanh(z[..., self.hidden_size :])
+        return torch.lerp(candidate, h, u)  # u h + (1 - u) candidate

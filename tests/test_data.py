@@ -1,0 +1,337 @@
+"""Tests for rnn_capacity.data: generator, loader, data module and command line."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rnn_capacity.data import (
+    DEFAULT_DATA,
+    RAW_SHAPE,
+    TrajectoryDataModule,
+    generate_trajectories,
+    load_trajectories,
+    main,
+)
+from rnn_capacity.errors import UsageError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def generated() -> np.ndarray:
+    """The default data set, generated once for the whole module."""
+    return generate_trajectories()
+
+
+# ------------------------------------------------------------------------------ generator
+
+
+def test_committed_file_matches_generator_bit_for_bit(generated, tmp_path):
+    assert DEFAULT_DATA.is_file(), "run: python -m rnn_capacity.data generate"
+    committed = np.load(DEFAULT_DATA)
+    assert committed.dtype == np.dtype("<f4") and committed.shape == RAW_SHAPE
+    assert np.array_equal(committed, generated)
+    fresh = tmp_path / "fresh.npy"
+    np.save(fresh, generated)
+    assert fresh.read_bytes() == DEFAULT_DATA.read_bytes()
+
+
+def test_generator_statistics(generated):
+    kept = generated[:, ::20].astype(np.float64)
+    assert kept.shape == (250, 60, 2)
+    assert -1.5 <= kept.min() and kept.max() <= 1.5
+    steps = np.linalg.norm(np.diff(kept, axis=1), axis=-1)
+    assert 0.1 <= steps.mean() <= 0.6
+    # Not periodic: a path does not come back to where it started after a "period".
+    assert np.linalg.norm(kept[:, -1] - kept[:, 0], axis=-1).mean() > 0.1
+
+
+def test_generator_paths_are_independent_of_n(generated):
+    assert np.array_equal(generate_trajectories(n=3), generated[:3])
+    assert not np.array_equal(generate_trajectories(seed=1, n=3), generated[:3])
+
+
+def test_generator_knobs_change_difficulty():
+    def mean_step(arr: np.ndarray) -> float:
+        return float(np.linalg.norm(np.diff(arr[:, ::20], axis=1), axis=-1).mean())
+
+    slow = generate_trajectories(n=20, n_control=10, tremor=0.0)
+    fast = generate_trajectories(n=20, n_control=40, tremor=0.0)
+    assert mean_step(slow) < mean_step(fast)
+
+
+# --------------------------------------------------------------------------------- loader
+
+
+def test_load_default_shape_and_dtype(generated):
+    data = load_trajectories()
+    assert data.shape == (60, 250, 2) and data.dtype == np.float32
+    assert data.flags.c_contiguous
+    np.testing.assert_array_equal(data[:, 7], generated[7, ::20])
+
+
+def test_load_default_regenerates_when_file_missing(monkeypatch, tmp_path):
+    import rnn_capacity.data as data
+
+    monkeypatch.setattr(data, "DEFAULT_DATA", tmp_path / "absent.npy")
+    np.testing.assert_array_equal(
+        data.load_trajectories(), np.load(DEFAULT_DATA)[:, ::20].swapaxes(0, 1)
+    )
+
+
+def test_load_pickle(generated, tmp_path):
+    path = tmp_path / "hard_trajectories_250.pk"
+    with path.open("wb") as f:
+        pickle.dump(generated.astype(np.float64), f)
+    data = load_trajectories(path)
+    assert data.shape == (60, 250, 2) and data.dtype == np.float32
+    np.testing.assert_array_equal(data, load_trajectories())
+
+
+def test_load_npy_path_as_string(tmp_path, generated):
+    path = tmp_path / "copy.npy"
+    np.save(path, generated)
+    np.testing.assert_array_equal(load_trajectories(str(path)), load_trajectories())
+
+
+def _write_npy(path: Path, arr: np.ndarray) -> Path:
+    np.save(path, arr)
+    return path
+
+
+def _with_nan() -> np.ndarray:
+    arr = np.zeros(RAW_SHAPE)
+    arr[17, 300, 1] = np.nan
+    return arr
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "message"),
+    [
+        ("missing.npy", lambda p: p, "no such file"),
+        ("corrupt.npy", lambda p: p.write_bytes(b"\x93NUMPY garbage") and p, "cannot read"),
+        ("corrupt.pk", lambda p: p.write_bytes(b"not a pickle") and p, "cannot read"),
+        ("shape.npy", lambda p: _write_npy(p, np.zeros((250, 600, 2))), "(250, 600, 2)"),
+        ("nan.npy", lambda p: _write_npy(p, _with_nan()), "non-finite"),
+        ("data.csv", lambda p: p.write_text("1,2\n") and p, "unknown file type"),
+    ],
+)
+def test_load_errors(tmp_path, name, make, message):
+    path = tmp_path / name
+    make(path)
+    with pytest.raises(UsageError) as info:
+        load_trajectories(path)
+    text = str(info.value)
+    assert str(path) in text and message in text
+    assert "\n" not in text
+    if name == "shape.npy":
+        assert "(250, 1200, 2)" in text  # says what was expected, too
+
+
+# ---------------------------------------------------------------------------- data module
+
+
+def test_datamodule_single_replica():
+    dm = TrajectoryDataModule(5, seed=3)
+    dm.setup()
+    assert dm.num_replicas == 1 and dm.num_sequences == [5]
+    assert dm.targets.shape == (60, 1, 5, 2) and dm.targets.dtype == torch.float32
+    assert dm.mask.shape == (1, 5) and dm.mask.dtype == torch.bool and bool(dm.mask.all())
+    idx = dm.indices[0]
+    assert len(set(idx.tolist())) == 5 and idx.min() >= 0 and idx.max() < 250
+    np.testing.assert_array_equal(dm.targets[:, 0].numpy(), load_trajectories()[:, idx])
+    targets = dm.targets
+    dm.setup("fit")  # idempotent: nothing redrawn
+    assert dm.targets is targets
+
+
+def test_datamodule_reproducible_and_seed_dependent():
+    a, b, c = TrajectoryDataModule(40, 7), TrajectoryDataModule(40, 7), TrajectoryDataModule(40, 8)
+    for dm in (a, b, c):
+        dm.setup()
+    np.testing.assert_array_equal(a.indices[0], b.indices[0])
+    assert not np.array_equal(a.indices[0], c.indices[0])
+
+
+def test_datamodule_all_250_distinct():
+    dm = TrajectoryDataModule(250, seed=1)
+    dm.setup()
+    assert sorted(dm.indices[0].tolist()) == list(range(250))
+
+
+@pytest.mark.parametrize("p", [0, 251, -3])
+def test_datamodule_rejects_p_out_of_range(p):
+    with pytest.raises(UsageError, match=rf"1\.\.250.*got {p}"):
+        TrajectoryDataModule(p)
+
+
+def test_datamodule_rejects_bad_lists():
+    with pytest.raises(UsageError, match="entries"):
+        TrajectoryDataModule([3, 4, 5], seed=[0, 1])
+    with pytest.raises(UsageError, match="integer"):
+        TrajectoryDataModule(5.5)
+    with pytest.raises(UsageError, match="got 251"):
+        TrajectoryDataModule([3, 251], seed=[0, 1])
+
+
+def test_datamodule_padding_and_mask_for_replicas():
+    ps, seeds = [3, 7, 1], [10, 11, 12]
+    dm = TrajectoryDataModule(ps, seed=seeds)
+    dm.setup()
+    data = load_trajectories()
+    assert dm.num_replicas == 3 and dm.num_sequences == ps
+    assert dm.targets.shape == (60, 3, 7, 2) and dm.mask.shape == (3, 7)
+    for k, (p, seed) in enumerate(zip(ps, seeds, strict=True)):
+        expected = np.random.default_rng(seed).choice(250, p, replace=False)
+        np.testing.assert_array_equal(dm.indices[k], expected)
+        assert dm.mask[k].tolist() == [True] * p + [False] * (7 - p)
+        np.testing.assert_array_equal(dm.targets[:, k, :p].numpy(), data[:, expected])
+        assert not dm.targets[:, k, p:].any()  # zero padding
+
+
+def test_datamodule_broadcasts_num_sequences():
+    dm = TrajectoryDataModule(4, seed=[0, 1, 2])
+    dm.setup()
+    assert dm.num_sequences == [4, 4, 4] and dm.targets.shape == (60, 3, 4, 2)
+    assert not np.array_equal(dm.indices[0], dm.indices[1])
+
+
+def test_dataloader_repeats_the_same_batch():
+    dm = TrajectoryDataModule([2, 5], seed=[0, 1])
+    dm.setup()
+    it = iter(dm.train_dataloader())
+    batches = [next(it) for _ in range(5)]
+    for batch in batches:
+        assert set(batch) == {"targets", "mask"}
+        assert batch["targets"].shape == (60, 2, 5, 2) and batch["mask"].shape == (2, 5)
+        assert torch.equal(batch["targets"], dm.targets) and torch.equal(batch["mask"], dm.mask)
+
+
+def test_dataloader_runs_many_steps_in_one_epoch():
+    import pytorch_lightning as pl
+
+    class Probe(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+            self.epochs_started = 0
+
+        def on_train_epoch_start(self) -> None:
+            self.epochs_started += 1
+
+        def training_step(self, batch, batch_idx):
+            return ((batch["targets"] - self.w) ** 2).mean()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    probe = Probe()
+    trainer = pl.Trainer(
+        max_steps=20,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        devices=1,
+    )
+    trainer.fit(probe, datamodule=TrajectoryDataModule(3))
+    assert trainer.global_step == 20 and probe.epochs_started == 1
+
+
+# ------------------------------------------------------------------------------------ CLI
+#
+# Each `python -m rnn_capacity.data` subprocess spends ~5 s importing torch and Lightning,
+# so the three end-to-end runs start together in one fixture; everything else about the
+# command line is checked in-process through main(argv).
+
+
+@pytest.fixture(scope="module")
+def cli_runs(tmp_path_factory) -> dict:
+    """Start the subprocess runs concurrently; return {name: (CompletedProcess, path)}."""
+    tmp = tmp_path_factory.mktemp("cli")
+    existing = tmp / "existing.npy"
+    existing.write_bytes(b"precious")
+    png = tmp / "traj.png"
+    commands = {
+        "refuse": (["generate", "--out", str(existing)], existing),
+        "info": (["info"], None),
+        "plot": (["plot", "--out", str(png), "--n", "4"], png),
+    }
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "rnn_capacity.data", *args],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (args, _) in commands.items()
+    }
+    results = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=180)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        results[name] = (result, commands[name][1])
+    return results
+
+
+def test_cli_generate_refuses_to_overwrite(cli_runs):
+    result, existing = cli_runs["refuse"]
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and str(existing) in lines[0]
+    assert existing.read_bytes() == b"precious"
+
+
+def test_cli_info_prints_shape(cli_runs):
+    result, _ = cli_runs["info"]
+    assert result.returncode == 0, result.stderr
+    assert "(60, 250, 2)" in result.stdout and "(250, 1200, 2)" in result.stdout
+
+
+def test_cli_plot_writes_png(cli_runs):
+    result, png = cli_runs["plot"]
+    assert result.returncode == 0, result.stderr
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_main_generate_writes_and_forces(tmp_path, capsys):
+    out = tmp_path / "sub" / "t.npy"
+    assert main(["generate", "--out", str(out), "--seed", "5"]) == 0
+    assert np.array_equal(np.load(out), generate_trajectories(seed=5))
+    with pytest.raises(SystemExit) as exc:
+        main(["generate", "--out", str(out)])
+    assert exc.value.code == 2
+    assert main(["generate", "--out", str(out), "--force"]) == 0
+    assert out.read_bytes() == DEFAULT_DATA.read_bytes()
+    assert [p.name for p in out.parent.iterdir()] == ["t.npy"]  # no temporary left over
+
+
+def test_main_bad_usage_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["plot"])  # --out is required
+    assert exc.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "--out" in lines[0]
+
+
+def test_main_usage_error_is_one_line(capsys):
+    """cli_main turns a UsageError into exit 2 with one line and no traceback."""
+    with pytest.raises(SystemExit) as exc:
+        main(["info", "--path", "/nonexistent/x.npy"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == "error: /nonexistent/x.npy: no such file\n"
