@@ -239,7 +239,8 @@ def measure_ensemble(
         free = next_versions(Path(log_dir) / group, sum(v is None for v in versions))
         versions = [v if v is not None else next(free) for v in versions]
         loggers = [TensorBoardLogger(log_dir, group, v, default_hp_metric=False) for v in versions]
-    capacity = CapacityCallback(threshold, loggers=loggers)
+    # Capacity metrics reach the loggers with the hyperparameters below (HPARAMS tab).
+    capacity = CapacityCallback(threshold, loggers=[])
     callbacks = [capacity] + ([ReplicaLosses(loggers, log_every_n_steps)] if loggers else [])
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))

@@ -38,4 +38,5 @@ MODELS: dict[str, type[CapacityModule]] = {
     "pc_rnn_gc_hc_m": PCRNNGCHCM,
 }
 
-__all__ = ["MODELS", "CapacityModule", "PredictiveCodingModule"] + [c.__name__ for c in MODELS.values()]
+__all__ = ["MODELS", "CapacityModule", "PredictiveCodingModule"]
+__all__ += [cls.__name__ for cls in MODELS.values()]

@@ -112,4 +112,3 @@ class ESN(CapacityModule):
         self.last_losses = losses
         self.log("train/loss", losses.mean(), prog_bar=True)
         self.trainer.should_stop = True  # one closed-form fit is the whole training
-

@@ -156,5 +156,6 @@ class UGRNN(CapacityModule):
 
     def step(self, w, h):
         z = torch.baddbmm(w.b, torch.tanh(h), w.W)  # (K, P, 2H)
-        u, candidate = torch.sigmoid(z[..., : self.hidden_size]), torch.tanh(z[..., self.hidden_size :])
+        u = torch.sigmoid(z[..., : self.hidden_size])
+        candidate = torch.tanh(z[..., self.hidden_size :])
         return torch.lerp(candidate, h, u)  # u h + (1 - u) candidate

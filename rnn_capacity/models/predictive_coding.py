@@ -76,7 +76,7 @@ class PredictiveCodingModule(CapacityModule):
         if not self.has_causes:
             return None
         k, p = self.mask.shape
-        return torch.eye(p, device=self.mask.device).expand(k, p, p)
+        return torch.eye(p, dtype=self.tau.dtype, device=self.tau.device).expand(k, p, p)
 
     def prepare(self, w):
         w.a = w.tau.reciprocal()

@@ -1,0 +1,52 @@
+"""Shared fixtures: every model at a tiny size, with non-default hyperparameters."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pytest
+
+from rnn_capacity.data import TrajectoryDataModule
+from rnn_capacity.measure import quiet_lightning
+from rnn_capacity.models import MODELS
+
+# Hyperparameters away from the constructor defaults, so tests see them used.
+HPARAMS: dict[str, dict] = {
+    "srnn": {"lr": 0.01},
+    "trnn": {"lr": 0.01, "tau": 3.0},
+    "mtrnn": {"lr": 0.01, "tau_slow": 7.0, "tau_fast": 1.5},
+    "lstm": {"lr": 0.01},
+    "gru": {"lr": 0.01},
+    "ugrnn": {"lr": 0.01},
+    "antisymmetric_rnn": {"lr": 0.01, "tau": 2.0, "gamma": 0.3},
+    "esn": {"tau": 2.0, "connectivity": 0.5, "sigma": 0.8},
+    "pc_rnn_v": {"lr": 0.01, "tau": 3.0},
+    "pc_rnn_gc": {"lr": 0.01, "tau": 3.0, "alpha_h_prime": 0.3},
+    "pc_rnn_hc_a": {"lr": 0.01, "tau": 3.0},
+    "pc_rnn_hc_m": {"lr": 0.01, "tau": 3.0, "factors": 10},
+    "pc_rnn_gc_hc_a": {"lr": 0.01, "tau": 3.0},
+    "pc_rnn_gc_hc_m": {"lr": 0.01, "tau": 3.0},
+}
+NAMES = list(MODELS)
+BPTT = [n for n in NAMES if n != "esn"]
+
+
+def build(name: str, hidden_size: int = 12, num_sequences=3, seed=0, **overrides):
+    """A model from the registry at a tiny size."""
+    return MODELS[name](hidden_size, num_sequences, seed=seed, **(HPARAMS[name] | overrides))
+
+
+@pytest.fixture
+def tiny_data():
+    """Three real trajectories, one replica."""
+    data = TrajectoryDataModule(3, seed=0)
+    data.setup()
+    return data
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet():
+    quiet_lightning()
+    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", ".*GPU available.*")

@@ -1,0 +1,130 @@
+"""measure_capacity and the train CLI: real (short) training, TensorBoard files, errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import HPARAMS, NAMES
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rnn_capacity.errors import UsageError
+from rnn_capacity.measure import measure_capacity, validate_options
+from rnn_capacity.train import main
+
+
+def scalars(log_dir) -> dict[str, list[float]]:
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    return {tag: [e.value for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_a_short_real_training_learns_trajectories(tmp_path):
+    result = measure_capacity(
+        "pc_rnn_hc_a", 32, 2, iterations=400, seed=0, lr=0.01, tau=5.0, log_dir=tmp_path
+    )
+    assert result.count >= 1
+    assert result.num_sequences == 2 and len(result.errors) == 2
+    assert result.objective == 2 - 2 * result.count
+    assert np.isfinite(result.final_loss) and result.seconds > 0
+    logged = scalars(result.log_dir)
+    assert len(logged["train/loss"]) == 400 // 50
+    assert logged["train/loss"][-1] < logged["train/loss"][0]
+    assert logged["capacity/count"] == [result.count]
+    hparams = (tmp_path / "pc_rnn_hc_a_h32" / "version_0" / "hparams.yaml").read_text()
+    assert "tau: 5.0" in hparams and "num_sequences: 2" in hparams
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_model_measures_through_lightning(name, tmp_path):
+    hp = {k: v for k, v in HPARAMS[name].items()}
+    result = measure_capacity(name, 10, 3, iterations=5, seed=1, log_dir=tmp_path, **hp)
+    assert 0 <= result.count <= 3
+    assert result.hparams == validate_options(name, hp)
+    assert (tmp_path / f"{name}_h10" / "version_0").is_dir()
+
+
+def test_results_are_reproducible():
+    a = measure_capacity("trnn", 8, 3, iterations=20, seed=3, log_dir=None, tau=2.0)
+    b = measure_capacity("trnn", 8, 3, iterations=20, seed=3, log_dir=None, tau=2.0)
+    assert a.errors == b.errors
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"model": "nope"}, "unknown model 'nope'; known models: srnn, trnn"),
+        ({"lr": 0.0}, "lr=0.0 out of range"),
+        ({"tau": 0.5}, "tau=0.5 out of range"),
+        ({"gamma": 0.1}, "unknown hyperparameter 'gamma' for model trnn; allowed: tau, lr"),
+        ({"tau": "fast"}, "tau='fast' out of range"),
+        ({"num_sequences": 0}, "num_sequences=0 out of range: 1..250"),
+        ({"num_sequences": 251}, "num_sequences=251 out of range: 1..250"),
+        ({"hidden_size": 0}, "hidden_size=0 out of range"),
+        ({"iterations": 0}, "iterations=0 out of range"),
+    ],
+)
+def test_bad_input_is_a_usage_error(kwargs, message):
+    args = {"model": "trnn", "hidden_size": 8, "num_sequences": 3, "iterations": 2} | kwargs
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        measure_capacity(log_dir=None, **args)
+
+
+def run_cli(*argv):
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_capacity.train", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_json_and_errors_in_one_process_each(tmp_path):
+    ok = run_cli(
+        "--model", "pc_rnn_hc_a", "--hidden-size", "8", "--num-sequences", "2",
+        "--iterations", "3", "--set", "lr=0.02", "--set", "tau=4.8", "--fixed-initial-state",
+        "--json", "--log-dir", str(tmp_path),
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    summary = json.loads(ok.stdout.strip().splitlines()[-1])
+    for key in ("model", "hidden_size", "num_sequences", "count", "objective", "final_loss"):
+        assert key in summary
+    assert summary["hparams"] == {"lr": 0.02, "tau": 4.8}
+    bad = run_cli("--model", "pc_rnn_hc_x", "--hidden-size", "8", "--num-sequences", "2")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: unknown model 'pc_rnn_hc_x'")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "lstm", "--set", "tau=3"], "unknown hyperparameter 'tau' for model lstm"),
+        (["--model", "trnn", "--set", "tau"], "expected NAME=VALUE"),
+        (["--model", "trnn", "--set", "tau=-1"], "tau=-1.0 out of range"),
+        (["--model", "trnn", "--num-sequences", "300"], "num_sequences=300 out of range"),
+        (["--model", "trnn", "--hidden-size", "0"], "hidden_size=0 out of range"),
+        (["--model", "trnn", "--iterations", "0"], "iterations=0 out of range"),
+        (["--model", "trnn", "--data", "/nonexistent/x.npy"], "/nonexistent/x.npy: no such file"),
+        (["--model", "trnn", "--data", "MALFORMED"], "cannot read trajectories"),
+        (["--model", "trnn", "--hidden-size", "x"], "invalid int value"),
+    ],
+)
+def test_cli_error_paths(argv, message, capsys, tmp_path):
+    if "MALFORMED" in argv:
+        bad = tmp_path / "bad.npy"
+        bad.write_bytes(b"not a numpy file")
+        argv = [str(bad) if a == "MALFORMED" else a for a in argv]
+    defaults = {"--hidden-size": "8", "--num-sequences": "2", "--iterations": "2"}
+    for flag, value in defaults.items():
+        if flag not in argv:
+            argv = [*argv, flag, value]
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--log-dir", str(tmp_path / "logs")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "logs").exists()  # nothing was started

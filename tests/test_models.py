@@ -1,0 +1,235 @@
+"""Every model in the registry: shapes, equations, gradients, training, serialisation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import torch
+from conftest import BPTT, HPARAMS, NAMES, build
+from reference import REFERENCES
+
+from rnn_capacity.models import MODELS, PredictiveCodingModule
+
+ALL_FOURTEEN = {
+    "srnn", "trnn", "mtrnn", "lstm", "gru", "ugrnn", "antisymmetric_rnn", "esn",
+    "pc_rnn_v", "pc_rnn_gc", "pc_rnn_hc_a", "pc_rnn_hc_m", "pc_rnn_gc_hc_a", "pc_rnn_gc_hc_m",
+}  # fmt: skip
+
+
+def test_registry_has_the_fourteen_models():
+    assert set(MODELS) == ALL_FOURTEEN
+    assert set(REFERENCES) == ALL_FOURTEEN  # every model has a hand-written reference
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes(name):
+    single = build(name, num_sequences=3)
+    assert single().shape == (60, 1, 3, 2)
+    assert single.generate().shape == (60, 3, 2)  # the documented single-model shape
+    ensemble = build(name, num_sequences=[3, 2], seed=[0, 1])
+    assert ensemble().shape == (60, 2, 3, 2)
+    assert ensemble.generate().shape == (60, 2, 3, 2)
+    assert ensemble.mask.tolist() == [[True] * 3, [True, True, False]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_two_steps_match_the_equations(name):
+    """The package's batched code against plain per-sequence numpy from models.md."""
+    model = build(name, num_sequences=3).double()
+    expected = REFERENCES[name](model, steps=2)
+    with torch.no_grad():
+        got = model()[:2, 0].numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["pc_rnn_gc"])
+def test_state_inference_switch(name):
+    model = build(name, state_inference=False).double()
+    np.testing.assert_allclose(model()[:2, 0].detach().numpy(), REFERENCES[name](model, 2))
+    assert not torch.allclose(model(), build(name).double()())
+
+
+@pytest.mark.parametrize("learn", [True, False])
+@pytest.mark.parametrize("name", BPTT)
+def test_gradients_reach_trainable_parameters_only(name, learn, tiny_data):
+    model = build(name, learn_initial_state=learn)
+    loss = model.replica_losses(model(), tiny_data.targets).sum()
+    loss.backward()
+    for pname, param in model.named_parameters():
+        is_state = pname.split(".")[-1] in model.init_state(torch.Generator(), 1)
+        if is_state and not learn or pname.split(".")[-1] in model.frozen:
+            assert param.grad is None, pname
+        else:
+            assert param.grad is not None and param.grad.abs().sum() > 0, pname
+    # Fixed by construction: buffers never take gradients.
+    for bname, buf in model.named_buffers():
+        assert not buf.requires_grad, bname
+
+
+def test_antisymmetric_matrix_and_mask():
+    model = build("antisymmetric_rnn")
+    w = model.prepare(model.weights())
+    torch.testing.assert_close(w.A, -w.A.mT)
+    model.replica_losses(model(), torch.zeros(60, 1, 3, 2)).sum().backward()
+    V_grad = model.replicas[0]["V"].grad
+    assert torch.count_nonzero(torch.triu(V_grad)) == 0  # only the masked part is used
+
+
+def test_esn_trains_nothing_by_gradient(tiny_data):
+    model = build("esn")
+    assert not any(p.requires_grad for p in model.parameters())
+    reservoir = model.replicas[0]["W_r"].clone()
+    before = model.replica_losses(model(), tiny_data.targets)
+    model.fit_read_out(tiny_data.targets)
+    after = model.replica_losses(model(), tiny_data.targets)
+    assert after < before
+    assert torch.equal(model.replicas[0]["W_r"], reservoir)
+
+
+def test_esn_read_out_is_the_least_squares_solution(tiny_data):
+    """Compare with numpy's lstsq on all states (ridge ~ 0)."""
+    model = build("esn", hidden_size=10, ridge=1e-12).double()
+    model.fit_read_out(tiny_data.targets.double())
+    w = model.prepare(model.weights())
+    h, states = model.start(w), []
+    for _ in range(60):
+        h = model.step(w, h)
+        states.append(torch.tanh(h[0]))
+    X = torch.cat([torch.cat(states), torch.ones(180, 1, dtype=torch.float64)], 1).numpy()
+    Y = tiny_data.targets[:, 0].reshape(-1, 2).double().numpy()
+    sol = np.linalg.lstsq(X, Y, rcond=None)[0]
+    rep = model.replicas[0]
+    np.testing.assert_allclose(rep["W_o"].detach().numpy(), sol[:10].T, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(rep["b_o"].detach().numpy(), sol[10:], rtol=1e-5, atol=1e-7)
+
+
+def test_esn_singular_fit_is_reported(tiny_data):
+    from rnn_capacity.errors import UsageError
+
+    model = build("esn", hidden_size=400, num_sequences=1, ridge=0.0)  # 60 rows, 401 unknowns
+    with pytest.raises(UsageError, match="singular"):
+        model.fit_read_out(tiny_data.targets[:, :, :1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_short_training_lowers_the_loss(name, tiny_data):
+    model = build(name)
+    with torch.no_grad():
+        before = model.replica_losses(model(), tiny_data.targets).item()
+    trainer = pl.Trainer(
+        max_steps=30,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(model, datamodule=tiny_data)
+    with torch.no_grad():
+        after = model.replica_losses(model(), tiny_data.targets).item()
+    assert after < before
+    assert trainer.global_step == (0 if name == "esn" else 30) or name == "esn"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip(name):
+    source, target = build(name, seed=0), build(name, seed=1)
+    assert not torch.equal(source(), target())
+    target.load_state_dict(source.state_dict())
+    assert torch.equal(source(), target())
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_fed_back_prediction_is_detached(name):
+    """d x̂_2 / d W_o must be h_2 only: no path through the fed-back x̂_1."""
+    model = build(name)
+    pred = model()
+    pred[1, 0].sum().backward()
+    w = model.prepare(model.weights())
+    h = model.start(w)
+    x = torch.zeros(1, 3, 2)
+    for _ in range(2):
+        h = model.step(w, h, x)
+        x = model.read_out(w, model.hidden(h)).detach()
+    h2 = model.hidden(h)[0].detach()  # (P, H)
+    expected = h2.sum(0).expand(2, -1)
+    torch.testing.assert_close(model.replicas[0]["W_o"].grad, expected)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_teacher_forcing_only_while_training(name, tiny_data):
+    targets = tiny_data.targets
+    free = build(name)
+    forced = build(name, teacher_forcing=True)
+    forced.train()
+    # Second step's input is the first target, not the first prediction.
+    assert not torch.allclose(forced(targets)[1], free(targets)[1])
+    torch.testing.assert_close(forced(targets)[0], free(targets)[0])
+    forced.eval()
+    torch.testing.assert_close(forced(targets), free(targets))  # measured closed-loop
+    torch.testing.assert_close(forced(), free())
+
+
+def test_initialisation_scales():
+    H = 300
+    trnn = build("trnn", hidden_size=H, num_sequences=50).replicas[0]
+    assert abs(trnn["W_r"].std().item() * H - 1) < 0.05
+    assert abs(trnn["b_r"].std().item() * 10 - 1) < 0.25
+    assert abs(trnn["h0"].std().item() - 1) < 0.05
+    hca = build("pc_rnn_hc_a", hidden_size=H, num_sequences=50).replicas[0]
+    assert abs(hca["W_c"].std().item() * 50 - 1) < 0.05
+    hcm = build("pc_rnn_hc_m", hidden_size=H, num_sequences=50, factors=None).replicas[0]
+    torch.testing.assert_close(hcm["W_cd"].sum(1), torch.full((50,), float(H)))
+    assert abs(hcm["W_pd"].std().item() * H**0.5 - 1) < 0.05
+    esn = build("esn", hidden_size=H, connectivity=0.3, sigma=2.0).replicas[0]["W_r"]
+    nonzero = esn[esn != 0]
+    assert abs(nonzero.numel() / H**2 - 0.3) < 0.01
+    assert abs(nonzero.std().item() / 2.0 - 1) < 0.05
+    lstm = build("lstm", hidden_size=H).replicas[0]
+    assert lstm["W_hh"].abs().max() <= H**-0.5
+    assert lstm["W_hh"].shape == (4 * H, H)
+
+
+PC = [n for n in NAMES if issubclass(MODELS[n], PredictiveCodingModule)]
+
+
+@pytest.mark.parametrize("name", PC)
+def test_inference_with_no_feedback_is_generation(name, tiny_data):
+    model = build(name)
+    pred, errors, states, causes = model.infer(tiny_data.targets, alpha_x=0.0)
+    assert torch.equal(pred, model())
+    torch.testing.assert_close(errors, pred - tiny_data.targets)
+    assert states.shape == (60, 1, 3, 12)
+    if model.has_causes:
+        assert torch.equal(causes[-1, 0], torch.eye(3))  # causes never move without feedback
+
+
+@pytest.mark.parametrize("name", PC)
+def test_inference_corrects_a_perturbed_initial_state(name, tiny_data):
+    """Trained on its targets, then started from a wrong state: feedback (alpha_x > 0)
+    must pull the prediction back towards the targets."""
+    model = build(name, hidden_size=24, lr=0.02)
+    pl.Trainer(
+        max_steps=150,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    ).fit(model, datamodule=tiny_data)
+    targets = tiny_data.targets
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        model.replicas[0]["h0"].add_(torch.randn(3, 24, generator=g))
+        open_loop = model.infer(targets, alpha_x=0.0)[1].square().mean()
+        rates = {"alpha_h": 0.1, "alpha_h_prime": 0.1} if model.has_causes else {}
+        closed = model.infer(targets, alpha_x=1.0, **rates)[1].square().mean()
+    assert closed < 0.8 * open_loop
+
+
+def test_hyperparameters_are_saved():
+    model = build("pc_rnn_gc")
+    assert model.hparams.alpha_h_prime == HPARAMS["pc_rnn_gc"]["alpha_h_prime"]
+    assert model.hparams.hidden_size == 12
+    assert float(model.alpha_h_prime) == pytest.approx(0.3)
