@@ -79,6 +79,9 @@ def validate_options(model: str, options: dict) -> dict:
             )
         kind, low, high, low_inclusive = OPTION_RULES[name]
         value = getattr(value, "item", lambda v=value: v)()  # numpy scalars -> Python
+        if value is None and kind is int:  # the model's default, e.g. F = H factors
+            clean[name] = None
+            continue
         if kind is bool:
             ok = isinstance(value, bool)
         elif kind is int:
@@ -204,12 +207,17 @@ def measure_ensemble(
     progress_bar: bool = False,
     data_path: str | Path | None = None,
     log_every_n_steps: int = 50,
+    log_group: str | None = None,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
     Each replica gives, for the same seed and hyperparameters, the result a single
     :func:`measure_capacity` call gives (up to float rounding). All replicas must set
     the same option names; their values may differ.
+
+    Every replica is its own TensorBoard run ``<log_dir>/<log_group>/<replica.name>``
+    (default group ``<model>_h<H>``, default name the next free ``version_<i>``) with
+    its loss curve, hyperparameters and capacity metrics (HPARAMS tab).
     """
     cls = model_class(model)
     quiet_lightning()
@@ -234,7 +242,7 @@ def measure_ensemble(
 
     loggers = []
     if log_dir is not None:
-        group = f"{model}_h{hidden_size}"
+        group = log_group or f"{model}_h{hidden_size}"
         versions = [r.name for r in replicas]
         free = next_versions(Path(log_dir) / group, sum(v is None for v in versions))
         versions = [v if v is not None else next(free) for v in versions]

@@ -1,0 +1,209 @@
+"""Search spaces: one short YAML file per model in ``configs/``, validated on load.
+
+A file names the model, the sizes the original study searched, the number of calls of
+the original protocol, the dimensions (in protocol.md's order: the original
+surrogates depend on it), the default point ``x0`` and fixed model settings::
+
+    model: pc_rnn_hc_a
+    sizes: [30, 40, 60]
+    calls: 300
+    space:
+      - {name: p, type: integer, low: 1, high: 250, prior: uniform}
+      - {name: lr, type: real, low: 1.0e-4, high: 1.0, prior: log-uniform}
+      - {name: tau, type: real, low: 1.0, high: 100.0, prior: log-uniform}
+    x0: {p: 5, lr: 0.01, tau: 10.0}
+    fixed: {}
+
+The dimension ``p`` is the number of sequences; the others are model options. Any
+mistake is a :class:`~rnn_capacity.errors.UsageError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import UsageError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+TOP_KEYS = {"model", "sizes", "calls", "space", "x0", "fixed"}
+DIM_KEYS = {"name", "type", "low", "high", "prior"}
+PRIORS = ("uniform", "log-uniform")
+TYPES = ("integer", "real")
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    type: str
+    low: float
+    high: float
+    prior: str
+
+    def to_skopt(self):
+        from skopt.space import Integer, Real
+
+        cls = Integer if self.type == "integer" else Real
+        return cls(self.low, self.high, prior=self.prior, name=self.name)
+
+    def normalise(self, value: float) -> float:
+        """Map a value to [0, 1] as scikit-optimize's GP sees it (log10 for log priors)."""
+        lo, hi, v = self.low, self.high, value
+        if self.prior == "log-uniform":
+            lo, hi, v = math.log10(lo), math.log10(hi), math.log10(v)
+        return (v - lo) / (hi - lo)
+
+    def denormalise(self, x: float) -> float:
+        """The inverse of :meth:`normalise` (unrounded, also for integers)."""
+        if self.prior == "log-uniform":
+            lo, hi = math.log10(self.low), math.log10(self.high)
+            return 10 ** (lo + x * (hi - lo))
+        return self.low + x * (self.high - self.low)
+
+
+@dataclass
+class SearchConfig:
+    model: str
+    sizes: list[int]
+    calls: int
+    space: list[Dimension]
+    x0: dict[str, float]
+    fixed: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [d.name for d in self.space]
+
+    def skopt_space(self) -> list:
+        return [d.to_skopt() for d in self.space]
+
+    def x0_list(self) -> list:
+        return [self.x0[n] for n in self.names]
+
+    def describe(self) -> dict:
+        """A JSON-able description of the space (``space.json`` of a sweep)."""
+        return {
+            "model": self.model,
+            "dimensions": [vars(d) for d in self.space],
+            "x0": self.x0,
+            "fixed": self.fixed,
+        }
+
+
+def config_path(model_or_path: str | Path) -> Path:
+    """``configs/<model>.yaml`` for a model name, or the path itself."""
+    p = Path(model_or_path)
+    if p.suffix in (".yaml", ".yml"):
+        return p
+    return CONFIG_DIR / f"{model_or_path}.yaml"
+
+
+def load_search_config(model_or_path: str | Path) -> SearchConfig:
+    """Load and validate a search-space file (by model name or path)."""
+    from .measure import MAX_SEQUENCES, model_class, model_options, validate_options
+
+    path = config_path(model_or_path)
+    where = str(path)
+    if not path.is_file():
+        raise UsageError(f"{where}: no such search-space file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: expected a mapping with keys {sorted(TOP_KEYS)}")
+
+    def fail(key: str, problem: str):
+        raise UsageError(f"{where}: {key}: {problem}")
+
+    for key in raw:
+        if key not in TOP_KEYS:
+            fail(key, f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+    for key in ("model", "space", "x0"):
+        if key not in raw:
+            fail(key, "missing")
+    model = raw["model"]
+    try:
+        cls = model_class(model)
+    except UsageError as exc:
+        fail("model", str(exc))
+    options = model_options(cls)
+
+    sizes = raw.get("sizes", [])
+    if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 1 for s in sizes):
+        fail("sizes", "expected a list of positive integers")
+    calls = raw.get("calls", 300)
+    if not isinstance(calls, int) or calls < 1:
+        fail("calls", "expected a positive integer")
+
+    if not isinstance(raw["space"], list) or not raw["space"]:
+        fail("space", "expected a non-empty list of dimensions")
+    space = []
+    for i, dim in enumerate(raw["space"]):
+        key = f"space[{i}]"
+        if not isinstance(dim, dict):
+            fail(key, "expected a mapping {name, type, low, high, prior}")
+        for k in dim:
+            if k not in DIM_KEYS:
+                fail(f"{key}.{k}", f"unknown key; allowed: {', '.join(sorted(DIM_KEYS))}")
+        for k in ("name", "low", "high"):
+            if k not in dim:
+                fail(f"{key}.{k}", "missing")
+        name = dim["name"]
+        key = f"space.{name}"
+        if name != "p" and name not in options:
+            fail(key, f"not a hyperparameter of {model}; allowed: p, {', '.join(options)}")
+        if name in [d.name for d in space]:
+            fail(key, "appears twice")
+        kind = dim.get("type", "integer" if name == "p" else "real")
+        prior = dim.get("prior", "uniform")
+        if kind not in TYPES:
+            fail(f"{key}.type", f"{kind!r} is not one of {', '.join(TYPES)}")
+        if prior not in PRIORS:
+            fail(f"{key}.prior", f"{prior!r} is not one of {', '.join(PRIORS)}")
+        low, high = dim["low"], dim["high"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
+            fail(key, "low and high must be numbers")
+        if kind == "integer" and not (float(low).is_integer() and float(high).is_integer()):
+            fail(key, "an integer dimension needs integer bounds")
+        if low >= high:
+            fail(key, f"low ({low}) must be below high ({high})")
+        if prior == "log-uniform" and low <= 0:
+            fail(key, f"a log-uniform prior needs low > 0, got {low}")
+        if name == "p" and (low < 1 or high > MAX_SEQUENCES):
+            fail(key, f"p must stay within 1..{MAX_SEQUENCES}")
+        if kind == "integer":
+            low, high = int(low), int(high)
+        space.append(Dimension(name, kind, low, high, prior))
+
+    x0 = raw["x0"]
+    if not isinstance(x0, dict):
+        fail("x0", "expected a mapping name -> value")
+    for name in x0:
+        if name not in [d.name for d in space]:
+            fail(f"x0.{name}", "not a dimension of the space")
+    for d in space:
+        if d.name not in x0:
+            fail(f"x0.{d.name}", "missing")
+        v = x0[d.name]
+        if not isinstance(v, int | float) or isinstance(v, bool) or not d.low <= v <= d.high:
+            fail(f"x0.{d.name}", f"{v!r} is outside [{d.low}, {d.high}]")
+        if d.type == "integer" and not float(v).is_integer():
+            fail(f"x0.{d.name}", f"{v!r} is not an integer")
+    x0 = {d.name: (int(x0[d.name]) if d.type == "integer" else float(x0[d.name])) for d in space}
+
+    fixed = raw.get("fixed") or {}
+    if not isinstance(fixed, dict):
+        fail("fixed", "expected a mapping name -> value")
+    for name in fixed:
+        if name in x0:
+            fail(f"fixed.{name}", "is also a search dimension")
+    try:
+        fixed = validate_options(model, fixed)
+    except UsageError as exc:
+        fail("fixed", str(exc))
+    return SearchConfig(model, sizes, calls, space, x0, fixed, path)
