@@ -308,7 +308,8 @@ class TrajectoryDataModule(pl.LightningDataModule):
     Replica k draws ``num_sequences[k]`` distinct trajectories out of 250 with
     ``np.random.default_rng(seed[k]).choice(250, p_k, replace=False)`` — step 1 of the
     protocol. ``seed`` is an int (one replica) or a list of K ints; ``num_sequences`` an
-    int (used for every replica) or a list of K ints, each in 1..250.
+    int (used for every replica) or a list of K ints, each in 1..250. ``pad_to`` pads
+    the sequence axis to at least that size (shape bucketing for compiled models).
 
     After :meth:`setup` (which Lightning calls; calling it directly is fine, and again is
     a no-op):
@@ -325,6 +326,7 @@ class TrajectoryDataModule(pl.LightningDataModule):
         num_sequences: int | Sequence[int],
         seed: int | Sequence[int] = 0,
         path: str | Path | None = None,
+        pad_to: int | None = None,
     ) -> None:
         super().__init__()
         seeds = _as_int_list(seed, "seed")
@@ -349,6 +351,7 @@ class TrajectoryDataModule(pl.LightningDataModule):
         self.num_sequences: list[int] = ps
         self.num_replicas: int = len(seeds)
         self.path = path
+        self.pad_to = pad_to or 0
         self.targets: torch.Tensor | None = None
         self.mask: torch.Tensor | None = None
         self.indices: list[np.ndarray] | None = None
@@ -358,7 +361,7 @@ class TrajectoryDataModule(pl.LightningDataModule):
         if self.targets is not None:
             return
         data = load_trajectories(self.path)  # (T, N, 2)
-        k, p_max = self.num_replicas, max(self.num_sequences)
+        k, p_max = self.num_replicas, max(max(self.num_sequences), self.pad_to)
         targets = np.zeros((data.shape[0], k, p_max, 2), dtype=np.float32)
         mask = np.zeros((k, p_max), dtype=bool)
         indices = []

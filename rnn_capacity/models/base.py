@@ -70,6 +70,8 @@ class CapacityModule(pl.LightningModule):
             weights; ``False`` keeps them at their random draw, as the original
             protocol did.
         num_steps: ``T``, the length of the generated trajectories.
+        pad_to: pad the sequence axis to at least this size (shape bucketing, so that a
+            compiled model does not recompile for every new ``p``).
         **hparams: the model's own hyperparameters (``tau``, ...), scalars or one value
             per replica; each becomes a ``(K, 1, 1)`` buffer of the same name.
 
@@ -91,6 +93,7 @@ class CapacityModule(pl.LightningModule):
         lr: float | Sequence[float] = 0.01,
         learn_initial_state: bool = True,
         num_steps: int = NUM_STEPS,
+        pad_to: int | None = None,
         **hparams,
     ):
         super().__init__()
@@ -107,7 +110,7 @@ class CapacityModule(pl.LightningModule):
         for name, vs in values.items():
             self.register_buffer(name, torch.tensor(vs, dtype=torch.float32).view(k, 1, 1))
 
-        width = max(self.num_sequences)
+        width = max(max(self.num_sequences), pad_to or 0)
         self.replicas = nn.ModuleList()
         for i, (s, p) in enumerate(zip(seeds, self.num_sequences, strict=True)):
             g = torch.Generator().manual_seed(int(s))

@@ -1,0 +1,94 @@
+"""Search-space files: every shipped config loads and its x0 trains; mistakes are caught."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import NAMES
+
+from rnn_capacity.config import CONFIG_DIR, load_search_config
+from rnn_capacity.errors import UsageError
+from rnn_capacity.measure import measure_capacity
+
+PROTOCOL_ORDER = {
+    "srnn": ["p", "lr"],
+    "trnn": ["p", "lr", "tau"],
+    "mtrnn": ["p", "lr", "tau_slow", "tau_fast"],
+    "lstm": ["p", "lr"],
+    "gru": ["p", "lr"],
+    "ugrnn": ["p", "lr"],
+    "antisymmetric_rnn": ["p", "lr", "tau", "gamma"],
+    "esn": ["p", "tau", "connectivity", "sigma"],
+    "pc_rnn_v": ["p", "lr", "tau"],
+    "pc_rnn_gc": ["p", "lr", "tau", "alpha_h_prime"],
+    "pc_rnn_hc_a": ["p", "lr", "tau"],
+    "pc_rnn_hc_m": ["p", "lr", "tau"],
+    "pc_rnn_gc_hc_a": ["p", "lr", "tau"],
+    "pc_rnn_gc_hc_m": ["p", "lr", "tau"],
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_model_has_a_config_whose_x0_trains(name):
+    config = load_search_config(name)
+    assert config.model == name
+    assert config.names == PROTOCOL_ORDER[name]
+    assert config.calls == (500 if name == "esn" else 300)
+    hp = {k: v for k, v in config.x0.items() if k != "p"} | config.fixed
+    result = measure_capacity(name, 8, config.x0["p"], iterations=3, log_dir=None, **hp)
+    assert 0 <= result.count <= config.x0["p"]
+
+
+def test_the_space_matches_the_original_surrogates():
+    """x0 of PC-RNN-HC-A, normalised, is the first point the original GP was fitted on."""
+    config = load_search_config("pc_rnn_hc_a")
+    point = [d.normalise(config.x0[d.name]) for d in config.space]
+    assert point == pytest.approx([4 / 249, 0.5, 0.5])
+    assert config.space[1].denormalise(0.5) == pytest.approx(0.01)
+    assert [type(d).__name__ for d in config.skopt_space()] == ["Integer", "Real", "Real"]
+
+
+GOOD = """model: trnn
+sizes: [30]
+calls: 10
+space:
+  - {name: p, type: integer, low: 1, high: 250, prior: uniform}
+  - {name: lr, type: real, low: 1.0e-4, high: 1.0, prior: log-uniform}
+  - {name: tau, type: real, low: 1.0, high: 100.0, prior: log-uniform}
+x0: {p: 5, lr: 0.01, tau: 10.0}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "problem"),
+    [
+        ("calls: 10", "calls: 10\nfoo: 1", "foo", "unknown key"),
+        ("low: 1.0e-4, high: 1.0", "low: 1.0, high: 1.0e-4", "space.lr", "must be below"),
+        ("{name: lr, type: real, low: 1.0e-4", "{name: lr, type: real, low: 0.0", "space.lr",
+         "log-uniform prior needs low > 0"),
+        ("lr: 0.01, tau", "lr: 2.0, tau", "x0.lr", "outside"),
+        ("tau: 10.0}\n", "tau: 10.0, gamma: 1}\n", "x0.gamma", "not a dimension"),
+        ("name: tau,", "name: gamma,", "space.gamma", "not a hyperparameter of trnn"),
+        ("prior: uniform}", "prior: normal}", "space.p.prior", "not one of"),
+        ("model: trnn", "model: nope", "model", "unknown model"),
+        ("tau: 10.0}\n", "tau: 10.0}\nfixed: {tau: 3}\n", "fixed.tau", "also a search dimension"),
+        ("high: 1.0, prior", "high: 1.0, prio: x, prior", "space[1].prio", "unknown key"),
+    ],
+)  # fmt: skip
+def test_mistakes_name_the_file_and_key(tmp_path, old, new, key, problem):
+    path = tmp_path / "space.yaml"
+    assert old in GOOD
+    path.write_text(GOOD.replace(old, new, 1))
+    with pytest.raises(UsageError) as exc:
+        load_search_config(path)
+    message = str(exc.value)
+    assert message.startswith(f"{path}: {key}: ") and problem in message
+    assert "\n" not in message
+
+
+def test_good_file_and_missing_file(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(GOOD)
+    assert load_search_config(path).x0 == {"p": 5, "lr": 0.01, "tau": 10.0}
+    with pytest.raises(UsageError, match="no such search-space file"):
+        load_search_config(tmp_path / "missing.yaml")
+    assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted(PROTOCOL_ORDER)
