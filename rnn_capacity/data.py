@@ -138,10 +138,10 @@ def generate_trajectories(
     n: int = N_TRAJECTORIES,
     points: int = POINTS,
     *,
-    n_control: int | tuple[int, int] = (26, 32),
+    n_control: int | tuple[int, int] = (70, 80),
     box: float = 1.2,
-    hop: tuple[float, float] = (0.5, 1.3),
-    persistence: float = 1.0,
+    hop: tuple[float, float] = (0.25, 0.6),
+    persistence: float = 0.3,
     pull: float = 1.0,
     tremor: float = 0.05,
     tremor_control: int = 48,
@@ -161,7 +161,9 @@ def generate_trajectories(
     change would show up there.)
 
     With the defaults, the kept points (every 20th) lie in about [-1.2, 1.2], are on
-    average ~0.3 apart (typically 0.13-0.45), and each path crosses itself some 15-20 times.
+    average ~0.35 apart (10th-90th percentile 0.17-0.51), and each path wanders and
+    crosses itself many times. The defaults were tuned (bench/calibrate.py) so that the
+    benchmark finds these data about as hard as the original hand-drawn ones.
 
     Difficulty knobs (keyword-only):
         n_control: control points per path (an int, or an inclusive (low, high) range
