@@ -45,6 +45,6 @@ class AntisymmetricRNN(CapacityModule):
         w.a = w.tau.reciprocal()
         return w
 
-    def step(self, w, h):
-        z = torch.baddbmm(w.b_r, torch.tanh(h), w.A) - w.gamma * h
+    def step(self, w, h, f):
+        z = torch.baddbmm(w.b_r, f, w.A) - w.gamma * h
         return torch.addcmul(h, w.a, torch.tanh(z))

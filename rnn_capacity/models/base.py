@@ -4,8 +4,12 @@ A model here *generates*: from one initial state per sequence it runs T steps on
 own (no input), and the loss is the MSE between the generated and the target
 trajectories. The base class owns everything that is not model-specific: the initial
 states, the time loop, the loss, the optimiser and :meth:`generate`. A subclass writes
-only its weights (:meth:`init_weights`), its state update (:meth:`step`) and, where it
-differs from the default, its read-out.
+only its weights (:meth:`init_weights`), its state update (:meth:`step`) and, where they
+differ from the defaults, what it reads of its state (:meth:`features`) and its read-out.
+
+Every model reads its state through a nonlinearity φ (``tanh``, or the identity for
+LSTM/GRU) both in its update and in its read-out: the loop computes ``φ(state)`` once per
+step and hands it to both (``tanh`` is the costliest op of a step on a CPU).
 
 Replicas
 --------
@@ -76,7 +80,7 @@ class CapacityModule(pl.LightningModule):
             per replica; each becomes a ``(K, 1, 1)`` buffer of the same name.
 
     Subclasses implement :meth:`init_state`, :meth:`init_weights` and :meth:`step`, and
-    may override :meth:`start`, :meth:`prepare`, :meth:`hidden` and :meth:`read_out`.
+    may override :meth:`start`, :meth:`prepare`, :meth:`features` and :meth:`read_out`.
     Class attributes: ``frozen`` (names of per-replica tensors that are never trained)
     and ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
     e.g. the hidden-cause matrix).
@@ -149,17 +153,17 @@ class CapacityModule(pl.LightningModule):
         """Per-forward precomputation shared by all time steps (default: nothing)."""
         return w
 
-    def step(self, w: SimpleNamespace, state):
-        """One update of the state: ``state_{t-1} -> state_t``."""
+    def step(self, w: SimpleNamespace, state, f: Tensor):
+        """One update ``state_{t-1} -> state_t``; ``f = features(state_{t-1})``."""
         raise NotImplementedError
 
-    def hidden(self, state) -> Tensor:
-        """The part of the state the read-out sees, (K, P, H) (default: the state)."""
-        return state
+    def features(self, state) -> Tensor:
+        """φ(state) as the update and the read-out see it (default ``tanh(h)``)."""
+        return torch.tanh(state)
 
-    def read_out(self, w: SimpleNamespace, h: Tensor) -> Tensor:
-        r""":math:`\hat x_t = W_o \tanh(h_t) + b_o` on ``h`` of shape (K, N, H) -> (K, N, 2)."""
-        return torch.baddbmm(w.b_o, torch.tanh(h), w.W_o.mT)
+    def read_out(self, w: SimpleNamespace, f: Tensor) -> Tensor:
+        r""":math:`\hat x_t = W_o\, \varphi(h_t) + b_o` on features (K, N, H) -> (K, N, 2)."""
+        return torch.baddbmm(w.b_o, f, w.W_o.mT)
 
     # -- the shared machinery -------------------------------------------------------
     @property
@@ -184,18 +188,20 @@ class CapacityModule(pl.LightningModule):
         """
         w = self.prepare(self.weights())
         state = self.start(w)
-        hs = []
+        f = self.features(state)
+        fs = []
         for _ in range(self.num_steps):  # update, then read out
-            state = self.step(w, state)
-            hs.append(self.hidden(state))
-        return self.read_out_steps(w, hs)
+            state = self.step(w, state, f)
+            f = self.features(state)
+            fs.append(f)
+        return self.read_out_steps(w, fs)
 
-    def read_out_steps(self, w: SimpleNamespace, hs: list[Tensor]) -> Tensor:
-        """Read out T hidden states (K, P, H) at once -> predictions (T, K, P, 2)."""
+    def read_out_steps(self, w: SimpleNamespace, fs: list[Tensor]) -> Tensor:
+        """Read out the features of T steps, each (K, P, ·), at once -> (T, K, P, 2)."""
         # One batched product for all steps instead of T small ones.
-        h = torch.stack(hs, dim=1)  # (K, T, P, H)
-        k, t, p, _ = h.shape
-        x = self.read_out(w, h.reshape(k, t * p, -1))  # (K, T*P, 2)
+        f = torch.stack(fs, dim=1)  # (K, T, P, ·)
+        k, t, p, _ = f.shape
+        x = self.read_out(w, f.reshape(k, t * p, -1))  # (K, T*P, 2)
         return x.view(k, t, p, OUTPUT_SIZE).transpose(0, 1)  # (T, K, P, 2)
 
     @torch.no_grad()

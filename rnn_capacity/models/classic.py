@@ -35,8 +35,8 @@ class SRNN(CapacityModule):
     def init_weights(self, g, p, **hp):
         return recurrent_weights(g, self.hidden_size)
 
-    def step(self, w, h):
-        return torch.baddbmm(w.b_r, torch.tanh(h), w.W_r.mT)
+    def step(self, w, h, f):
+        return torch.baddbmm(w.b_r, f, w.W_r.mT)
 
 
 class TRNN(CapacityModule):
@@ -65,8 +65,8 @@ class TRNN(CapacityModule):
         w.a = w.tau.reciprocal()
         return w
 
-    def step(self, w, h):
-        return leaky(h, torch.baddbmm(w.b_r, torch.tanh(h), w.W_r.mT), w.a)
+    def step(self, w, h, f):
+        return leaky(h, torch.baddbmm(w.b_r, f, w.W_r.mT), w.a)
 
 
 class MTRNN(CapacityModule):
@@ -121,8 +121,8 @@ class MTRNN(CapacityModule):
     def start(self, w):
         return torch.cat([w.s0, w.f0], dim=2)  # (K, P, 2H)
 
-    def step(self, w, x):
-        return leaky(x, torch.baddbmm(w.b, torch.tanh(x), w.W), w.a)
+    def step(self, w, x, f):
+        return leaky(x, torch.baddbmm(w.b, f, w.W), w.a)
 
-    def hidden(self, x):
-        return x[..., self.hidden_size :]  # the read-out sees the fast layer
+    def read_out(self, w, f):
+        return super().read_out(w, f[..., self.hidden_size :])  # the fast layer

@@ -67,8 +67,8 @@ class ESN(CapacityModule):
         w.a = w.tau.reciprocal()
         return w
 
-    def step(self, w, h):
-        return leaky(h, torch.baddbmm(w.b_r, torch.tanh(h), w.W_r.mT), w.a)
+    def step(self, w, h, f):
+        return leaky(h, torch.baddbmm(w.b_r, f, w.W_r.mT), w.a)
 
     def configure_optimizers(self):
         return None
@@ -84,7 +84,7 @@ class ESN(CapacityModule):
         ones = self.mask.to(torch.float64).unsqueeze(-1)  # the bias column; 0 on padding
         h = self.start(w)
         for t in range(self.num_steps):
-            h = self.step(w, h)
+            h = self.step(w, h, torch.tanh(h))
             x = torch.cat([torch.tanh(h).double() * ones, ones], dim=2)  # (K, P, H+1)
             gram.baddbmm_(x.mT, x)
             cross.baddbmm_(x.mT, targets[t].double() * ones)

@@ -21,7 +21,7 @@ class FeedbackModule(CapacityModule):
     capacity is always measured closed-loop.
 
     Subclasses write ``step(w, state, x)`` with the input ``x`` (K, P, 2); the read-out
-    has no tanh: :math:`\\hat x_t = W_o h_t + b_o`.
+    has no tanh: :math:`\\hat x_t = W_o h_t + b_o` (the features are ``h`` itself).
     """
 
     def __init__(self, hidden_size, num_sequences, teacher_forcing: bool = False, **kwargs):
@@ -38,8 +38,8 @@ class FeedbackModule(CapacityModule):
             "b_hh": uniform(g, k, 1, gates * H),
         } | default_read_out(g, H)
 
-    def read_out(self, w, h):
-        return torch.baddbmm(w.b_o, h, w.W_o.mT)
+    def features(self, state):
+        return state
 
     def forward(self, targets: Tensor | None = None) -> Tensor:
         w = self.prepare(self.weights())
@@ -49,7 +49,7 @@ class FeedbackModule(CapacityModule):
         xs = []
         for t in range(self.num_steps):
             state = self.step(w, state, x)
-            xs.append(self.read_out(w, self.hidden(state)))
+            xs.append(self.read_out(w, self.features(state)))
             x = targets[t] if forced else xs[-1].detach()
         return torch.stack(xs)  # (T, K, P, 2)
 
@@ -94,7 +94,7 @@ class LSTM(FeedbackModule):
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
 
-    def hidden(self, state):
+    def features(self, state):
         return state[0]
 
 
@@ -154,8 +154,8 @@ class UGRNN(CapacityModule):
         w.b = torch.cat([w.b_u, w.b_r], dim=2)
         return w
 
-    def step(self, w, h):
-        z = torch.baddbmm(w.b, torch.tanh(h), w.W)  # (K, P, 2H)
+    def step(self, w, h, f):
+        z = torch.baddbmm(w.b, f, w.W)  # (K, P, 2H)
         u = torch.sigmoid(z[..., : self.hidden_size])
         candidate = torch.tanh(z[..., self.hidden_size :])
         return torch.lerp(candidate, h, u)  # u h + (1 - u) candidate

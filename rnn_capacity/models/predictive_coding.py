@@ -29,7 +29,7 @@ class PredictiveCodingModule(CapacityModule):
     The default prior is :math:`h^{prior}_t = (1 - a)\, h_{t-1} + a\, d(h_{t-1}, c)` with
     the drive :math:`d = W_r \tanh(h_{t-1}) + \mathrm{code}(c)`. Cause mixins change the
     code and the drive; velocity variants change the prior. :meth:`infer` runs the
-    feedback path.
+    feedback path. As everywhere, ``f`` is ``tanh(h)`` of the state the step starts from.
     """
 
     has_causes = False
@@ -45,26 +45,31 @@ class PredictiveCodingModule(CapacityModule):
         """What the causes contribute to the drive (without causes: the bias ``b_r``)."""
         return w.b_r
 
-    def drive(self, w, h: Tensor, code: Tensor) -> Tensor:
-        r""":math:`W_r \tanh(h) + \mathrm{code}`: (K, P, H)."""
-        return torch.baddbmm(code, torch.tanh(h), w.W_r.mT)
+    def drive(self, w, h: Tensor, f: Tensor, code: Tensor) -> Tensor:
+        r""":math:`W_r \tanh(h) + \mathrm{code}`, with ``f = tanh(h)``: (K, P, H)."""
+        return torch.baddbmm(code, f, w.W_r.mT)
 
-    def prior(self, w, state, code):
+    def prior(self, w, state, f, code):
         """The prior (generative) step ``state_{t-1} -> state_t`` given the cause code."""
-        return leaky(state, self.drive(w, state, code), w.a)
+        return leaky(state, self.drive(w, state, f, code), w.a)
 
-    def update_causes(self, w, prev, eps: Tensor, c: Tensor, rate: float) -> Tensor:
-        """Cause update from a hidden prediction error ``eps`` (HC variants)."""
+    def update_causes(self, w, f_prev, eps: Tensor, c: Tensor, rate: float) -> Tensor:
+        """Cause update from a hidden prediction error ``eps`` (HC variants);
+        ``f_prev = tanh(h_{t-1})``."""
         return c
 
-    def feedback(self, w, prev, state, e: Tensor, c, alpha_x, alpha_h, alpha_h_prime):
+    def feedback(self, w, f_prev, state, f, e: Tensor, c, alpha_x, alpha_h, alpha_h_prime):
         r"""Posterior state and causes after the sensory error ``e`` (K, P, 2):
-        :math:`h^{post}` (see :func:`sensory_feedback`), then the causes at rate
-        :math:`\alpha_h` from :math:`\varepsilon_h = h^{prior} - h^{post}`."""
-        h_post, eps_h = sensory_feedback(w, self.hidden(state), e, alpha_x)
+        :math:`h^{post}` (see :func:`sensory_feedback`; ``f = tanh(h^{prior})``), then the
+        causes at rate :math:`\alpha_h` from :math:`\varepsilon_h = h^{prior} - h^{post}`."""
+        h_post, eps_h = sensory_feedback(w, self.hidden(state), f, e, alpha_x)
         if c is not None:
-            c = self.update_causes(w, prev, eps_h, c, alpha_h)
+            c = self.update_causes(w, f_prev, eps_h, c, alpha_h)
         return self.with_hidden(state, h_post), c
+
+    def hidden(self, state) -> Tensor:
+        """The hidden state ``h`` (K, P, H) within the state (default: the state is ``h``)."""
+        return state
 
     def with_hidden(self, state, h):
         """The state with its hidden part replaced (default: the state is ``h``)."""
@@ -83,8 +88,8 @@ class PredictiveCodingModule(CapacityModule):
         w.code = self.cause_code(w, self.initial_causes(w))  # constant during generation
         return w
 
-    def step(self, w, state):
-        return self.prior(w, state, w.code)
+    def step(self, w, state, f):
+        return self.prior(w, state, f, w.code)
 
     def infer(
         self,
@@ -105,14 +110,18 @@ class PredictiveCodingModule(CapacityModule):
         """
         w = self.prepare(self.weights())
         state, c, code = self.start(w), self.initial_causes(w), w.code
+        f = self.features(state)
         priors, posts, cs = [], [], []
+        rates = (alpha_x, alpha_h, alpha_h_prime)
         for t in range(self.num_steps):
-            prev = state
-            state = self.prior(w, prev, code)
-            priors.append(self.hidden(state))
+            f_prev = f
+            state = self.prior(w, state, f_prev, code)
+            f = self.features(state)
+            priors.append(f)
             if alpha_x:
-                e = self.read_out(w, priors[-1]) - targets[t]
-                state, c = self.feedback(w, prev, state, e, c, alpha_x, alpha_h, alpha_h_prime)
+                e = self.read_out(w, f) - targets[t]
+                state, c = self.feedback(w, f_prev, state, f, e, c, *rates)
+                f = self.features(state)  # the next step starts from the posterior
                 if c is not None:
                     code = self.cause_code(w, c)
             posts.append(self.hidden(state))
@@ -123,10 +132,11 @@ class PredictiveCodingModule(CapacityModule):
         return x, x - targets, torch.stack(posts), causes
 
 
-def sensory_feedback(w, h: Tensor, e: Tensor, alpha_x: float) -> tuple[Tensor, Tensor]:
-    r""":math:`h^{post} = h^{prior} - \alpha_x (1 - \tanh^2 h^{prior}) \odot (e_t W_o)`;
-    returns :math:`h^{post}` and :math:`\varepsilon_h = h^{prior} - h^{post}`."""
-    eps = alpha_x * (1 - torch.tanh(h).square()) * torch.bmm(e, w.W_o)
+def sensory_feedback(w, h: Tensor, f: Tensor, e: Tensor, alpha_x: float):
+    r""":math:`h^{post} = h^{prior} - \alpha_x (1 - \tanh^2 h^{prior}) \odot (e_t W_o)` with
+    ``f = tanh(h_prior)``; returns :math:`h^{post}` and
+    :math:`\varepsilon_h = h^{prior} - h^{post}`."""
+    eps = alpha_x * (1 - f.square()) * torch.bmm(e, w.W_o)
     return h - eps, eps
 
 
@@ -144,7 +154,7 @@ class AdditiveCauses:
     def cause_code(self, w, c):
         return torch.baddbmm(w.b_r, c, w.W_c.mT)  # W_c c + b_r: (K, P, H)
 
-    def update_causes(self, w, prev, eps, c, rate):
+    def update_causes(self, w, f_prev, eps, c, rate):
         return c - rate * torch.bmm(eps, w.W_c)
 
 
@@ -176,11 +186,11 @@ class MultiplicativeCauses:
     def cause_code(self, w, c):
         return torch.bmm(c, w.W_cd)  # c W_cd: (K, P, F)
 
-    def drive(self, w, h, code):
-        return torch.baddbmm(w.b_r, torch.bmm(torch.tanh(h), w.W_pd) * code, w.W_fd.mT)
+    def drive(self, w, h, f, code):
+        return torch.baddbmm(w.b_r, torch.bmm(f, w.W_pd) * code, w.W_fd.mT)
 
-    def update_causes(self, w, prev, eps, c, rate):
-        factor_in = torch.bmm(torch.tanh(self.hidden(prev)), w.W_pd)  # (K, P, F)
+    def update_causes(self, w, f_prev, eps, c, rate):
+        factor_in = torch.bmm(f_prev, w.W_pd)  # (K, P, F)
         return c - rate * torch.bmm(factor_in * torch.bmm(eps, w.W_fd), w.W_cd.mT)
 
 
@@ -190,6 +200,9 @@ class Velocity:
 
     def start(self, w):
         return w.h0, torch.zeros_like(w.h0)
+
+    def features(self, state):
+        return torch.tanh(state[0])
 
     def hidden(self, state):
         return state[0]
@@ -266,14 +279,13 @@ class PCRNNGC(Velocity, PredictiveCodingModule):
     ):
         super().__init__(hidden_size, num_sequences, alpha_h_prime=alpha_h_prime, **kwargs)
 
-    def prior(self, w, state, code):
+    def prior(self, w, state, f, code):
         h, v = state
-        th = torch.tanh(h)
-        eps = v - w.a * (self.drive(w, h, code) - h)
+        eps = v - w.a * (self.drive(w, h, f, code) - h)
         v = v - w.alpha_h_prime * eps
         h_new = h + v
         if self.hparams.state_inference:
-            correction = (1 - th.square()) * torch.bmm(eps, w.W_r) - eps
+            correction = (1 - f.square()) * torch.bmm(eps, w.W_r) - eps
             h_new = h_new + (w.alpha_h_prime * w.a) * correction
         return h_new, v
 
@@ -291,16 +303,16 @@ class VelocityCauses(Velocity, PredictiveCodingModule):
     :math:`\alpha_{h'}` from :math:`\varepsilon_{h'}`.
     """
 
-    def prior(self, w, state, code):
+    def prior(self, w, state, f, code):
         h, v = state
-        v = leaky(v, self.drive(w, h, code) - h, w.a)
+        v = leaky(v, self.drive(w, h, f, code) - h, w.a)
         return h + v, v
 
-    def feedback(self, w, prev, state, e, c, alpha_x, alpha_h, alpha_h_prime):
+    def feedback(self, w, f_prev, state, f, e, c, alpha_x, alpha_h, alpha_h_prime):
         h, v = state
-        h_post, eps_h = sensory_feedback(w, h, e, alpha_x)
+        h_post, eps_h = sensory_feedback(w, h, f, e, alpha_x)
         eps_v = alpha_h * eps_h  # h'_prior - h'_post
-        c = self.update_causes(w, prev, eps_v, c, alpha_h_prime)
+        c = self.update_causes(w, f_prev, eps_v, c, alpha_h_prime)
         return (h_post, v - eps_v), c
 
 
