@@ -1,0 +1,591 @@
+"""``python -m rnn_capacity.sweep``: Bayesian search of one model's capacity at one size.
+
+Resumable, monitored in TensorBoard. The README's main command::
+
+    python -m rnn_capacity.sweep --model pc_rnn_hc_a --hidden-size 60 --preset quick
+
+Scikit-optimize's ask/tell ``Optimizer`` (its own GP, expected improvement) proposes
+configurations ``x`` — the dimensions of ``configs/<model>.yaml`` in their order — starting
+from ``x0``. Each configuration is measured ``tries`` times and scores ``p − 2·mean_count``
+(minimised). With ``--batch-size k`` it asks ``k`` points at once (constant liar) and
+trains all of them, tries included, as one ensemble. The ``paper`` preset keeps the
+original protocol exactly: one configuration at a time, each try its own training run
+(``--sequential-tries``). The output directory (default
+``results/<model>_<H>/``) holds:
+
+- ``space.json``: what defines the experiment (model, size, dimensions, x0, fixed
+  settings, tries, iterations, initial states, threshold, data); a resume must match it;
+- ``evaluations.jsonl``: one JSON line per finished configuration (index, ``x``, ``p``,
+  hparams, seeds, counts, mean_count, objective, final_losses, seconds, ensemble),
+  fsync'ed as soon as its batch finishes;
+- ``surrogate.pk``: the last fitted GP (skopt ``GaussianProcessRegressor`` on normalised
+  coordinates, the form of the original study's ``<MODEL>_model_<H>.pk``);
+- ``summary.json``, ``convergence.png`` and ``objective.png`` (partial dependence).
+
+Every measurement is a TensorBoard run ``<log-dir>/<out name>/call<i>_try<t>``; the search
+itself logs to ``<log-dir>/<out name>/sweep``. Bad input prints one line ``error: ...``
+and exits 2; Ctrl-C exits 130 and says how to resume; ``kill -9`` loses at most the batch
+in flight.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import re
+import shlex
+import shutil
+import signal
+import sys
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from skopt import Optimizer
+from torch.utils.tensorboard import SummaryWriter
+from tqdm.auto import tqdm
+
+from .capacity import DEFAULT_THRESHOLD, objective
+from .config import SearchConfig, load_search_config
+from .data import load_trajectories
+from .errors import ArgumentParser, UsageError, cli_main
+from .measure import Replica, measure_ensemble
+from .models import MODELS
+
+PROG = "python -m rnn_capacity.sweep"
+# "paper" is protocol.md exactly (calls=None: the config's own count, 300 or 500).
+# "quick", the default, takes ~3 minutes for pc_rnn_hc_a at H=60 on 2 CPU cores; fewer
+# iterations learn nothing on the built-in data, so the search would only see p.
+PRESETS: dict[str, dict] = {
+    "paper": dict(
+        calls=None, tries=2, iterations=3000, batch_size=1, initial_points=10,
+        learn_initial_state=False, batch_tries=False,
+    ),
+    "quick": dict(
+        calls=16, tries=2, iterations=800, batch_size=4, initial_points=5,
+        learn_initial_state=True, batch_tries=True,
+    ),
+}  # fmt: skip
+RUN_NAME = re.compile(r"call(\d+)_try\d+")
+
+
+@dataclass
+class SweepSettings:
+    """Everything a sweep needs besides its search space."""
+
+    model: str
+    hidden_size: int
+    calls: int
+    tries: int
+    iterations: int
+    batch_size: int
+    initial_points: int
+    learn_initial_state: bool
+    out: Path
+    log_dir: Path
+    seed: int = 0
+    threshold: float = DEFAULT_THRESHOLD
+    accelerator: str = "auto"
+    data: str | None = None
+    resume: bool = False
+    batch_tries: bool = True  # False: every try is its own Trainer, as in the original
+
+    @property
+    def group(self) -> str:
+        """The TensorBoard group of this sweep's runs: the output directory's name."""
+        return self.out.resolve().name
+
+
+def derive_seed(seed: int, index: int, try_: int) -> int:
+    """The seed of try ``try_`` of configuration ``index``: a sweep is reproducible."""
+    return int(np.random.SeedSequence([seed, index, try_]).generate_state(1)[0])
+
+
+def run_name(index: int, try_: int) -> str:
+    return f"call{index:04d}_try{try_}"
+
+
+def experiment(settings: SweepSettings, config: SearchConfig) -> dict:
+    """The content of ``space.json``: what a resumed sweep must share with the first run."""
+    data = str(Path(settings.data).resolve()) if settings.data else None
+    desc = config.describe() | {"hidden_size": settings.hidden_size, "tries": settings.tries}
+    desc |= {"iterations": settings.iterations, "learn_initial_state": settings.learn_initial_state}
+    desc |= {"threshold": settings.threshold, "data": data}
+    return json.loads(json.dumps(desc))  # as it reads back from the file
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` at once: a reader (or a resume after kill -9) sees old or new."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: dict) -> None:
+    write_atomic(path, (json.dumps(obj, indent=2) + "\n").encode())
+
+
+def append_records(path: Path, records: list[dict]) -> None:
+    """Append a batch's lines in one write, on disk before the sweep goes on."""
+    with path.open("a") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in records))
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_evaluations(path: Path, dims: int) -> list[dict]:
+    """The finished configurations; a half-written last line is dropped with a warning."""
+    if not path.exists():
+        return []
+    text = path.read_bytes().decode(errors="replace")
+    lines = text.splitlines()
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            ok = record["index"] == n - 1 and len(record["x"]) == dims
+            ok = ok and isinstance(record["objective"], int | float)
+        except (json.JSONDecodeError, TypeError, KeyError):
+            ok = False
+        if ok:
+            records.append(record)
+        elif n == len(lines):  # killed while writing it: that configuration never finished
+            sys.stderr.write(f"warning: {path}: skipping the incomplete last line {n}\n")
+        else:
+            raise UsageError(f"{path}: line {n} is not a record of this sweep; fix or remove it")
+    if len(records) < len(lines) or (text and not text.endswith("\n")):
+        write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
+    return records
+
+
+def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
+    """Check the output and log directories (refusing anything that would mix two sweeps),
+    write ``space.json`` and return the configurations already finished."""
+    out, group_dir = settings.out, settings.log_dir / settings.group
+    space_file = out / "space.json"
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory")
+    if not settings.resume:
+        if out.exists() and any(out.iterdir()):
+            raise UsageError(f"{out} is not empty: pass --resume to continue it, or another --out")
+        if group_dir.exists() and any(group_dir.iterdir()):
+            raise UsageError(
+                f"{group_dir} already holds TensorBoard runs of an earlier sweep: "
+                "remove it, or pass another --out or --log-dir"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(space_file, expected)
+        return []
+    if not space_file.is_file():
+        raise UsageError(f"nothing to resume in {out} (no space.json): start without --resume")
+    try:
+        saved = json.loads(space_file.read_text())
+    except json.JSONDecodeError:
+        raise UsageError(f"{space_file} is not valid JSON") from None
+    if saved != expected:
+        keys = [k for k in sorted(set(saved) | set(expected)) if saved.get(k) != expected.get(k)]
+        diff = "; ".join(
+            f"{k}: {saved.get(k)!r} there, {expected.get(k)!r} here"
+            if not isinstance(expected.get(k), dict | list)
+            else f"{k} differ"
+            for k in keys
+        )
+        raise UsageError(f"cannot resume {out}: it holds a sweep of another experiment ({diff})")
+    done = read_evaluations(out / "evaluations.jsonl", len(expected["dimensions"]))
+    finished = {r["index"] for r in done}
+    for run in group_dir.glob("call*_try*"):  # runs in flight when the sweep was killed
+        m = RUN_NAME.fullmatch(run.name)
+        if m and int(m.group(1)) not in finished:
+            shutil.rmtree(run)
+    return done
+
+
+# ------------------------------------------------------------------------ interruption
+
+
+class Interrupted(Exception):
+    """Ctrl-C, raised only where stopping loses nothing but the configurations in flight."""
+
+
+class InterruptGuard:
+    """Turns SIGINT into :class:`Interrupted` inside :meth:`interruptible` blocks (asking
+    for points, training) and defers it elsewhere, so no file is ever left half-written."""
+
+    def __init__(self) -> None:
+        self.requested = self.armed = False
+        self.previous = None
+
+    def __enter__(self) -> InterruptGuard:
+        if threading.current_thread() is threading.main_thread():  # signal's restriction
+            self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        if self.armed:
+            raise Interrupted
+
+    @contextmanager
+    def interruptible(self):
+        self.check()
+        self.armed = True
+        try:
+            yield
+        finally:
+            self.armed = False
+
+    def check(self) -> None:
+        if self.requested:
+            raise Interrupted
+
+
+# ------------------------------------------------------------------------------ search
+
+
+def make_optimizer(settings: SweepSettings, config: SearchConfig, done: int) -> Optimizer:
+    # As gp_minimize(x0=...): x0 comes on top of the random initial points.
+    return Optimizer(
+        config.skopt_space(),
+        base_estimator="GP",
+        acq_func="EI",
+        n_initial_points=settings.initial_points + 1,
+        # A resumed search draws from a fresh stream: the sweep's own seed would replay
+        # the random points already evaluated.
+        random_state=int(np.random.SeedSequence([settings.seed, done]).generate_state(1)[0]),
+        model_queue_size=1,  # only the last surrogate is used; all of them would fill memory
+    )
+
+
+def propose(opt: Optimizer, config: SearchConfig, k: int, first: bool) -> list[list]:
+    """The next ``k`` points, as Python values; the very first configuration is x0.
+
+    Points asked with x0 do not know it is pending: they are random ones anyway, unless
+    ``--initial-points`` is smaller than the batch.
+    """
+    head = [config.x0_list()] if first else []
+    n = k - len(head)
+    points = [] if n == 0 else [opt.ask()] if n == 1 else opt.ask(n_points=n, strategy="cl_min")
+    return head + [[v.item() if hasattr(v, "item") else v for v in x] for x in points]
+
+
+def evaluate(
+    points: list[list],
+    start: int,
+    settings: SweepSettings,
+    config: SearchConfig,
+    guard: InterruptGuard,
+) -> list[dict]:
+    """Measure ``points`` (configurations ``start``, ``start + 1``, ...) as one ensemble, or
+    one try after the other when ``settings.batch_tries`` is off."""
+    replicas = []
+    for i, x in enumerate(points):
+        values = dict(zip(config.names, x, strict=True))
+        p = int(values.pop("p"))
+        for t in range(settings.tries):
+            seed = derive_seed(settings.seed, start + i, t)
+            replicas.append(Replica(p, seed, values | config.fixed, name=run_name(start + i, t)))
+    groups = [replicas] if settings.batch_tries else [[r] for r in replicas]
+    results = []
+    with guard.interruptible():
+        for group in groups:
+            results += measure_ensemble(
+                settings.model,
+                settings.hidden_size,
+                group,
+                iterations=settings.iterations,
+                learn_initial_state=settings.learn_initial_state,
+                threshold=settings.threshold,
+                accelerator=settings.accelerator,
+                log_dir=settings.log_dir,
+                log_group=settings.group,
+                progress_bar=False,
+                data_path=settings.data,
+            )
+    records = []
+    for i, x in enumerate(points):
+        tries = results[i * settings.tries : (i + 1) * settings.tries]
+        counts = [r.count for r in tries]
+        mean = sum(counts) / len(counts)
+        p = tries[0].num_sequences
+        records.append(
+            {
+                "index": start + i,
+                "x": x,
+                "p": p,
+                "hparams": tries[0].hparams,
+                "seeds": [r.seed for r in tries],
+                "counts": counts,
+                "mean_count": mean,
+                "objective": objective(p, mean),
+                "final_losses": [
+                    r.final_loss if math.isfinite(r.final_loss) else None for r in tries
+                ],
+                "seconds": round(sum(r.seconds for r in tries) / tries[0].replicas, 3),
+                "ensemble": tries[0].replicas,  # replicas trained together
+            }
+        )
+    return records
+
+
+def describe(record: dict) -> str:
+    """One line per configuration for the console."""
+    hp = " ".join(
+        f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record["hparams"].items()
+    )
+    return (
+        f"{record['index']:4d}  p={record['p']:<3d} {hp}  counts={record['counts']}  "
+        f"objective={record['objective']:g}  {record['seconds']:.1f} s"
+    )
+
+
+def best_so_far(records: list[dict]) -> str:
+    """The progress bar's postfix."""
+    if not records:
+        return ""
+    best = min(records, key=lambda r: r["objective"])
+    return f"best {best['objective']:g} (count {best['mean_count']:g})"
+
+
+def summarise(records: list[dict], settings: SweepSettings, wall: float) -> dict:
+    best = min(records, key=lambda r: r["objective"]) if records else None
+    most = max(records, key=lambda r: r["mean_count"]) if records else None
+    keep = ("index", "x", "p", "hparams", "counts", "mean_count", "objective")
+    return {
+        "model": settings.model,
+        "hidden_size": settings.hidden_size,
+        "calls_done": len(records),
+        "calls_requested": settings.calls,
+        "best": {k: best[k] for k in keep} if best else None,
+        "best_objective": best["objective"] if best else None,
+        "best_mean_count": most["mean_count"] if most else None,
+        "best_mean_count_index": most["index"] if most else None,
+        "wall_seconds": round(wall, 1),
+    }
+
+
+def summarised_wall(out: Path) -> float:
+    """Wall time of the earlier sessions (0 if the sweep was killed before a summary)."""
+    try:
+        return float(json.loads((out / "summary.json").read_text())["wall_seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0.0
+
+
+def save_state(opt: Optimizer, records: list[dict], settings: SweepSettings, wall: float) -> None:
+    """Surrogate and summary, refreshed after every batch."""
+    if opt.models:  # the GP is fitted once the initial points are told
+        write_atomic(settings.out / "surrogate.pk", pickle.dumps(opt.models[-1]))
+    write_json(settings.out / "summary.json", summarise(records, settings, wall))
+
+
+def save_plots(opt: Optimizer, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, also without a display
+    import matplotlib.pyplot as plt
+    from skopt.plots import plot_convergence, plot_objective
+
+    result = opt.get_result()
+    figures = {"convergence.png": plot_convergence(result).figure}
+    if opt.models:  # partial dependence needs a fitted surrogate
+        figures["objective.png"] = np.atleast_1d(plot_objective(result)).flat[0].figure
+    for name, fig in figures.items():
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        write_atomic(out / name, buf.getvalue())
+
+
+def log_search(writer: SummaryWriter, records: list[dict], since: int = 0) -> None:
+    """Sweep-level scalars of configurations ``since`` onwards (step = configuration index)."""
+    best_objective, best_count = math.inf, -math.inf
+    for r in records:
+        best_objective = min(best_objective, r["objective"])
+        best_count = max(best_count, r["mean_count"])
+        if r["index"] < since:
+            continue
+        writer.add_scalar("sweep/objective", r["objective"], r["index"])
+        writer.add_scalar("sweep/best_objective", best_objective, r["index"])
+        writer.add_scalar("sweep/best_mean_count", best_count, r["index"])
+    writer.flush()
+
+
+def run_sweep(settings: SweepSettings, config: SearchConfig) -> dict:
+    """Run (or resume) a sweep to ``settings.calls`` configurations; returns the summary.
+
+    Raises :class:`Interrupted` (saying what is recorded) on Ctrl-C.
+    """
+    start = time.perf_counter()
+    # skopt then draws a random point instead, as it should; the warning would only
+    # break the progress bar (GP proposals often land on a corner already evaluated).
+    warnings.filterwarnings("ignore", ".*has been evaluated at point.*", UserWarning)
+    with InterruptGuard() as guard:
+        records = prepare_output(settings, experiment(settings, config))
+        earlier = summarised_wall(settings.out) if records else 0.0
+        opt = make_optimizer(settings, config, len(records))
+        if records:
+            opt.tell([r["x"] for r in records], [r["objective"] for r in records])
+        # Rewritten whole on every start: a kill between two writes leaves no gap or duplicate.
+        sweep_dir = settings.log_dir / settings.group / "sweep"
+        shutil.rmtree(sweep_dir, ignore_errors=True)
+        writer = SummaryWriter(str(sweep_dir))
+        log_search(writer, records)
+        if len(records) >= settings.calls:
+            done = f"{settings.out} already holds {len(records)} configurations"
+            tqdm.write(f"{done} (--calls {settings.calls}): refreshing the summary and plots only")
+        bar = tqdm(total=settings.calls, initial=min(len(records), settings.calls), unit="config")
+        bar.set_postfix_str(best_so_far(records))
+        try:
+            while len(records) < settings.calls:
+                k = min(settings.batch_size, settings.calls - len(records))
+                with guard.interruptible():
+                    points = propose(opt, config, k, first=not records)
+                batch = evaluate(points, len(records), settings, config, guard)
+                append_records(settings.out / "evaluations.jsonl", batch)
+                records += batch
+                opt.tell([r["x"] for r in batch], [r["objective"] for r in batch])
+                save_state(opt, records, settings, earlier + time.perf_counter() - start)
+                log_search(writer, records, since=batch[0]["index"])
+                for r in batch:
+                    tqdm.write(describe(r))
+                bar.set_postfix_str(best_so_far(records), refresh=False)
+                bar.update(len(batch))
+                guard.check()
+        except Interrupted:
+            recorded = f"{len(records)} of {settings.calls} configurations are recorded"
+            raise Interrupted(f"{recorded} in {settings.out}") from None
+        finally:
+            bar.close()
+            writer.close()
+        wall = earlier + time.perf_counter() - start
+        save_state(opt, records, settings, wall)
+        save_plots(opt, settings.out)  # a Ctrl-C now is ignored: the sweep is done
+    return summarise(records, settings, wall)
+
+
+# --------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> ArgumentParser:
+    presets = "; ".join(
+        f"{name}: " + ", ".join(f"{k}={'config' if v is None else v}" for k, v in values.items())
+        for name, values in PRESETS.items()
+    )
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=f"presets: {presets}")
+    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
+    p.add_argument("--preset", choices=list(PRESETS), default="quick", help="default: quick")
+    # Unset flags stay None, so that the preset fills them in.
+    for flag, text in [
+        ("--calls", "configurations in all (paper: the config's calls)"),
+        ("--tries", "measurements per configuration"),
+        ("--iterations", "training steps per measurement"),
+        ("--batch-size", "configurations asked at once and trained as one ensemble"),
+        ("--initial-points", "random configurations after x0 before the GP leads"),
+    ]:
+        p.add_argument(flag, type=int, help=text)
+    init = p.add_mutually_exclusive_group()
+    init.add_argument("--fixed-initial-state", dest="learn_initial_state", action="store_false")
+    init.add_argument("--learn-initial-state", dest="learn_initial_state", action="store_true")
+    tries = p.add_mutually_exclusive_group()
+    tries.add_argument(
+        "--sequential-tries",
+        dest="batch_tries",
+        action="store_false",
+        help="train each try on its own (the original protocol; paper preset)",
+    )
+    tries.add_argument(
+        "--batched-tries",
+        dest="batch_tries",
+        action="store_true",
+        help="train the tries of a batch as one ensemble (quick preset)",
+    )
+    p.set_defaults(learn_initial_state=None, batch_tries=None)
+    p.add_argument("--seed", type=int, default=0, help="seeds the search and every measurement")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="learned if below")
+    p.add_argument("--out", type=Path, help="output directory (default results/<model>_<H>)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
+    p.add_argument("--log-dir", type=Path, default=Path("lightning_logs"), help="TensorBoard root")
+    p.add_argument("--data", default=None, help="trajectory file (.npy, or the original .pk)")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    return p
+
+
+def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
+    """Apply the preset under the explicit flags and check every value."""
+    if args.model not in MODELS:
+        raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(MODELS)}")
+    config = load_search_config(args.model)
+    if "p" not in config.names:
+        raise UsageError(f"{config.path}: the space needs the dimension p")
+    chosen = PRESETS[args.preset] | {
+        k: v for k in PRESETS[args.preset] if (v := getattr(args, k)) is not None
+    }
+    if chosen["calls"] is None:  # paper: the protocol's count for this model
+        chosen["calls"] = config.calls
+    minimum = {"calls": 1, "tries": 1, "iterations": 1, "batch_size": 1, "initial_points": 0}
+    checks = minimum | {"hidden_size": 1, "seed": 0}
+    for name, low in checks.items():
+        value = chosen.get(name, getattr(args, name))
+        if value < low:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    if not args.threshold > 0:
+        raise UsageError(f"--threshold must be positive, got {args.threshold}")
+    if args.accelerator == "gpu" and not torch.cuda.is_available():
+        raise UsageError("--accelerator gpu: no GPU is available here")
+    if args.data is not None:
+        load_trajectories(args.data)  # a bad file fails now, before anything is written
+    settings = SweepSettings(
+        model=args.model,
+        hidden_size=args.hidden_size,
+        out=args.out or Path("results") / f"{args.model}_{args.hidden_size}",
+        log_dir=args.log_dir,
+        seed=args.seed,
+        threshold=args.threshold,
+        accelerator=args.accelerator,
+        data=args.data,
+        resume=args.resume,
+        **chosen,
+    )
+    return settings, config
+
+
+@cli_main
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings, config = resolve_settings(build_parser().parse_args(argv))
+    try:
+        summary = run_sweep(settings, config)
+    except Interrupted as exc:
+        again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
+        sys.stderr.write(f"interrupted: {exc}; resume with: {again}\n")
+        return 130
+    best = summary["best"]
+    print(
+        f"{settings.model} H={settings.hidden_size}: best objective {summary['best_objective']:g} "
+        f"(p={best['p']}, mean count {best['mean_count']:g}, configuration {best['index']}) "
+        f"after {summary['calls_done']} configurations; results in {settings.out}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,280 @@
+"""The sweep: a tiny real search end to end, resume after Ctrl-C / kill -9 / a torn line,
+the refusals, the surrogate file, reproducibility and the ensemble (batch) path."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from skopt.learning import GaussianProcessRegressor
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from rnn_capacity import sweep
+from rnn_capacity.config import load_search_config
+from rnn_capacity.sweep import build_parser, derive_seed, main, resolve_settings
+
+# trnn at H=8 for 3 iterations: a configuration costs ~0.1 s, the GP proposals ~0.3 s.
+TINY = ["--model", "trnn", "--hidden-size", "8", "--iterations", "3", "--initial-points", "1"]
+TINY += ["--batch-size", "1"]
+
+
+def args(root, *extra) -> list[str]:
+    return [*TINY, "--out", str(root / "out"), "--log-dir", str(root / "logs"), *extra]
+
+
+def records(root) -> list[dict]:
+    return [json.loads(line) for line in (root / "out" / "evaluations.jsonl").open()]
+
+
+def runs(root) -> list[str]:
+    return sorted(p.name for p in (root / "logs" / "out").glob("call*"))
+
+
+def assert_each_once(root, calls: int, tries: int = 2) -> None:
+    """Configurations 0..calls-1 recorded once each, all different; one run per try."""
+    recs = records(root)
+    assert [r["index"] for r in recs] == list(range(calls))
+    assert len({tuple(r["x"]) for r in recs}) == calls
+    assert runs(root) == [f"call{i:04d}_try{t}" for i in range(calls) for t in range(tries)]
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: "), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One finished 4-configuration sweep; tests that change it work on a copy."""
+    root = tmp_path_factory.mktemp("finished")
+    assert main(args(root, "--calls", "4")) == 0
+    return root
+
+
+def copy_of(finished, tmp_path):
+    shutil.copytree(finished, tmp_path / "copy")
+    return tmp_path / "copy"
+
+
+def test_a_tiny_sweep_writes_every_file(finished):
+    assert_each_once(finished, 4)
+    first = records(finished)[0]
+    assert first["x"] == [5, 0.01, 10.0]  # x0 comes first
+    assert first["p"] == 5 and first["hparams"] == {"lr": 0.01, "tau": 10.0}
+    assert len(first["counts"]) == len(first["seeds"]) == len(first["final_losses"]) == 2
+    assert first["objective"] == 5 - 2 * np.mean(first["counts"])
+    out = finished / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["calls_done"] == 4
+    assert summary["best_objective"] == min(r["objective"] for r in records(finished))
+    space = json.loads((out / "space.json").read_text())
+    assert [d["name"] for d in space["dimensions"]] == ["p", "lr", "tau"]
+    assert space["hidden_size"] == 8 and space["tries"] == 2 and space["iterations"] == 3
+    assert space["learn_initial_state"] is True and space["threshold"] == 0.1
+    for png in ("convergence.png", "objective.png"):
+        assert (out / png).read_bytes().startswith(b"\x89PNG")
+    assert not list(out.glob(".*"))  # no temporary file left behind
+
+    run = EventAccumulator(str(finished / "logs" / "out" / "call0000_try1"))
+    run.Reload()
+    assert run.PluginTagToContent("hparams")  # the HPARAMS tab
+    assert "capacity/count" in run.Tags()["scalars"]
+    assert "tau: 10.0" in (finished / "logs" / "out" / "call0000_try1" / "hparams.yaml").read_text()
+    search = EventAccumulator(str(finished / "logs" / "out" / "sweep"))
+    search.Reload()
+    for tag in ("sweep/objective", "sweep/best_objective", "sweep/best_mean_count"):
+        assert [e.step for e in search.Scalars(tag)] == [0, 1, 2, 3]
+
+
+def test_the_surrogate_reloads_and_predicts_on_normalised_points(finished):
+    with (finished / "out" / "surrogate.pk").open("rb") as f:
+        gp = pickle.load(f)
+    assert isinstance(gp, GaussianProcessRegressor)  # the form of <MODEL>_model_<H>.pk
+    config = load_search_config("trnn")
+    x0 = [d.normalise(config.x0[d.name]) for d in config.space]
+    assert np.allclose(gp.X_train_[0], x0) and len(gp.X_train_) == 4
+    assert ((gp.X_train_ >= 0) & (gp.X_train_ <= 1)).all()
+    assert np.isfinite(gp.predict(np.random.default_rng(0).random((7, 3)))).all()
+
+
+def test_a_sweep_is_reproducible(finished, tmp_path):
+    assert derive_seed(0, 3, 1) == derive_seed(0, 3, 1) != derive_seed(0, 3, 0)
+    assert main(args(tmp_path, "--calls", "4")) == 0
+    keys = ("x", "seeds", "counts", "final_losses")
+    assert [[r[k] for k in keys] for r in records(tmp_path)] == [
+        [r[k] for k in keys] for r in records(finished)
+    ]
+    assert records(finished)[2]["seeds"] == [derive_seed(0, 2, 0), derive_seed(0, 2, 1)]
+
+
+def test_an_interrupted_sweep_resumes_to_the_requested_total(tmp_path, capsys):
+    assert main(args(tmp_path, "--calls", "3")) == 0
+    first = records(tmp_path)
+    assert main(args(tmp_path, "--calls", "5", "--resume")) == 0
+    assert records(tmp_path)[:3] == first
+    assert_each_once(tmp_path, 5)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["calls_done"] == 5
+
+    capsys.readouterr()
+    before = (tmp_path / "out" / "evaluations.jsonl").read_bytes()
+    assert main(args(tmp_path, "--calls", "5", "--resume")) == 0
+    assert "already holds 5 configurations" in capsys.readouterr().out
+    assert (tmp_path / "out" / "evaluations.jsonl").read_bytes() == before
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
+    real, calls = sweep.measure_ensemble, []
+
+    def measure_then_ctrl_c(*a, **kw):  # Ctrl-C while the second configuration trains
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler raises here, as it would inside training
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sweep, "measure_ensemble", measure_then_ctrl_c)
+    assert main(args(tmp_path, "--calls", "4")) == 130
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("interrupted: 1 of 4 configurations are recorded")
+    assert err.endswith("--calls 4 --resume")
+    assert len(records(tmp_path)) == 1
+    monkeypatch.setattr(sweep, "measure_ensemble", real)
+    assert main(args(tmp_path, "--calls", "4", "--resume")) == 0
+    assert_each_once(tmp_path, 4)
+
+
+def test_kill_9_loses_nothing_but_the_configuration_in_flight(tmp_path):
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *args(tmp_path, "--calls", "200")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "out" / "evaluations.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next configuration
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL
+    done = len(log.read_text().splitlines())
+    assert done >= 1
+    assert main(args(tmp_path, "--calls", str(done + 2), "--resume")) == 0
+    assert_each_once(tmp_path, done + 2)
+
+
+def test_ctrl_c_in_a_real_process_exits_130_with_one_line(tmp_path):
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *args(tmp_path, "--calls", "200")]
+    cmd[cmd.index("--iterations") + 1] = "300"  # so that Ctrl-C mostly lands in training
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "out" / "evaluations.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: ") and last.endswith("--calls 200 --resume")
+    assert [r["index"] for r in records(tmp_path)] == list(range(len(records(tmp_path))))
+    assert not list((tmp_path / "out").glob(".*"))
+
+
+def test_a_torn_last_line_is_skipped_with_a_warning(finished, tmp_path, capsys):
+    root = copy_of(finished, tmp_path)
+    log = root / "out" / "evaluations.jsonl"
+    text = log.read_text()
+    log.write_text(text[: len(text) - 40])  # killed while writing the 4th line
+    assert main(args(root, "--calls", "5", "--resume")) == 0
+    assert "warning:" in capsys.readouterr().err
+    assert_each_once(root, 5)
+    assert records(root)[:3] == records(finished)[:3]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--hidden-size", "9"], "hidden_size: 8 there, 9 here"),
+        (["--model", "pc_rnn_hc_a"], "model: 'trnn' there, 'pc_rnn_hc_a' here"),
+        (["--iterations", "4"], "iterations: 3 there, 4 here"),
+    ],
+)
+def test_resuming_another_experiment_is_refused(finished, tmp_path, capsys, change, message):
+    root = copy_of(finished, tmp_path)
+    with pytest.raises(SystemExit) as exc:
+        main(args(root, "--calls", "6", "--resume", *change))
+    assert exc.value.code == 2
+    assert message in error_line(capsys)
+    assert records(root) == records(finished)
+
+
+def test_a_non_empty_directory_is_never_overwritten(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    with pytest.raises(SystemExit) as exc:
+        main(args(tmp_path, "--calls", "2"))
+    assert exc.value.code == 2
+    assert "pass --resume" in error_line(capsys)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_batch_is_one_ensemble_and_records_each_configuration_once(tmp_path):
+    assert main(args(tmp_path, "--calls", "5", "--batch-size", "2")) == 0
+    assert_each_once(tmp_path, 5)
+    recs = records(tmp_path)
+    assert [r["ensemble"] for r in recs] == [4, 4, 4, 4, 2]  # 2 configurations x 2 tries
+    assert recs[0]["seconds"] == recs[1]["seconds"]  # trained together
+
+
+def test_sequential_tries_train_one_replica_at_a_time(tmp_path):
+    assert main(args(tmp_path, "--calls", "2", "--sequential-tries")) == 0
+    assert_each_once(tmp_path, 2)
+    assert [r["ensemble"] for r in records(tmp_path)] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--calls", "0"], "--calls must be at least 1"),
+        (["--tries", "0"], "--tries must be at least 1"),
+        (["--iterations", "0"], "--iterations must be at least 1"),
+        (["--batch-size", "0"], "--batch-size must be at least 1"),
+        (["--initial-points", "-1"], "--initial-points must be at least 0"),
+        (["--seed", "-1"], "--seed must be at least 0"),
+        (["--hidden-size", "0"], "--hidden-size must be at least 1"),
+        (["--model", "nope"], "unknown model 'nope'; known models: srnn, trnn"),
+        (["--learn-initial-state", "--fixed-initial-state"], "not allowed with argument"),
+        (["--data", "missing.npy"], "missing.npy: no such file"),
+        (["--resume"], "nothing to resume"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(args(tmp_path, *argv))
+    assert exc.value.code == 2
+    assert message in error_line(capsys)
+
+
+def test_presets_and_explicit_flags():
+    def settings(*argv):
+        return resolve_settings(build_parser().parse_args(["--hidden-size", "60", *argv]))[0]
+
+    paper = settings("--model", "pc_rnn_hc_a", "--preset", "paper")
+    assert (paper.calls, paper.tries, paper.iterations, paper.batch_size) == (300, 2, 3000, 1)
+    assert paper.initial_points == 10 and paper.learn_initial_state is False
+    assert paper.batch_tries is False  # every try its own training run, as in the original
+    assert settings("--model", "esn", "--preset", "paper").calls == 500
+    quick = settings("--model", "pc_rnn_hc_a")
+    assert quick.batch_size > 1 and quick.learn_initial_state is True
+    assert str(quick.out) == os.path.join("results", "pc_rnn_hc_a_60")
+    mixed = settings("--model", "gru", "--preset", "paper", "--calls", "7", "--learn-initial-state")
+    assert (mixed.calls, mixed.iterations, mixed.learn_initial_state) == (7, 3000, True)
