@@ -208,6 +208,7 @@ def measure_ensemble(
     data_path: str | Path | None = None,
     log_every_n_steps: int = 50,
     log_group: str | None = None,
+    compile: bool = False,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -218,6 +219,10 @@ def measure_ensemble(
     Every replica is its own TensorBoard run ``<log_dir>/<log_group>/<replica.name>``
     (default group ``<model>_h<H>``, default name the next free ``version_<i>``) with
     its loss curve, hyperparameters and capacity metrics (HPARAMS tab).
+
+    ``compile=True`` runs the forward pass through ``torch.compile``, with the sequence
+    axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p`` reuses a
+    compiled graph (bench/throughput.py measures the gain and the compile time).
     """
     cls = model_class(model)
     quiet_lightning()
@@ -236,9 +241,14 @@ def measure_ensemble(
                 raise UsageError(f"all replicas of an ensemble must share the setting {n}")
             options[n] = values[0]
 
-    data = TrajectoryDataModule(ps, seed=seeds, path=data_path)
+    # Shape bucketing: every p in a bucket gives the same shapes, hence the same graph.
+    pad_to = -(-max(ps) // COMPILE_BUCKET) * COMPILE_BUCKET if compile else None
+    data = TrajectoryDataModule(ps, seed=seeds, path=data_path, pad_to=pad_to)
     data.setup()
-    module = cls(hidden_size, ps, seed=seeds, learn_initial_state=learn_initial_state, **options)
+    init = {"seed": seeds, "learn_initial_state": learn_initial_state, "pad_to": pad_to}
+    module = cls(hidden_size, ps, **init, **options)
+    if compile:
+        compile_forward(module)
 
     loggers = []
     if log_dir is not None:
@@ -292,6 +302,18 @@ def measure_ensemble(
             loggers[k].finalize("success")
         results.append(result)
     return results
+
+
+COMPILE_BUCKET = 16
+
+
+def compile_forward(module: CapacityModule) -> None:
+    """Compile the module's time loop (forward and, through AOTAutograd, backward)."""
+    import torch
+
+    # One graph per (model, K, P bucket, H): allow more than Dynamo's default 8.
+    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
+    module.forward = torch.compile(module.forward, dynamic=False)
 
 
 def next_versions(group_dir: Path, n: int):

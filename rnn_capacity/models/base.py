@@ -229,7 +229,8 @@ class CapacityModule(pl.LightningModule):
         groups: dict[float, list[Tensor]] = {}
         for lr, rep in zip(self.lrs, self.replicas, strict=True):
             groups.setdefault(lr, []).extend(t for t in rep.values() if t.requires_grad)
-        return torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()])
+        # fused: one kernel for all tensors instead of ~10 ops per tensor (K × 6 of them).
+        return torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()], fused=True)
 
 
 def pad(t: Tensor, axis: int, size: int) -> Tensor:

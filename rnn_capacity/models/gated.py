@@ -118,12 +118,10 @@ class GRU(FeedbackModule):
         return self.cell_weights(g, 3)
 
     def step(self, w, h, x):
-        H = self.hidden_size
-        gi = torch.baddbmm(w.b_ih, x, w.W_ih.mT)  # (K, P, 3H)
-        gh = torch.baddbmm(w.b_hh, h, w.W_hh.mT)
-        rz = torch.sigmoid(gi[..., : 2 * H] + gh[..., : 2 * H])
-        r, z = rz[..., :H], rz[..., H:]
-        n = torch.tanh(gi[..., 2 * H :] + r * gh[..., 2 * H :])
+        i_r, i_z, i_n = torch.baddbmm(w.b_ih, x, w.W_ih.mT).chunk(3, dim=-1)  # (K, P, H) each
+        h_r, h_z, h_n = torch.baddbmm(w.b_hh, h, w.W_hh.mT).chunk(3, dim=-1)
+        r, z = torch.sigmoid(i_r + h_r), torch.sigmoid(i_z + h_z)
+        n = torch.tanh(i_n + r * h_n)
         return torch.lerp(n, h, z)  # (1 - z) n + z h
 
 
