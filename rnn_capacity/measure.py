@@ -170,6 +170,7 @@ def measure_capacity(
     log_dir: str | Path | None = "lightning_logs",
     progress_bar: bool = False,
     data_path: str | Path | None = None,
+    compile: bool = False,
     **hparams,
 ) -> CapacityResult:
     """Train one model on ``num_sequences`` trajectories and count those it learned.
@@ -190,6 +191,7 @@ def measure_capacity(
         log_dir=log_dir,
         progress_bar=progress_bar,
         data_path=data_path,
+        compile=compile,
     )
     return result
 

@@ -97,6 +97,7 @@ class SweepSettings:
     data: str | None = None
     resume: bool = False
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
+    compile: bool = False
 
     @property
     def group(self) -> str:
@@ -318,6 +319,7 @@ def evaluate(
                 log_group=settings.group,
                 progress_bar=False,
                 data_path=settings.data,
+                compile=settings.compile,
             )
     records = []
     for i, x in enumerate(points):
@@ -526,6 +528,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--log-dir", type=Path, default=Path("lightning_logs"), help="TensorBoard root")
     p.add_argument("--data", default=None, help="trajectory file (.npy, or the original .pk)")
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the time loop (p padded to multiples of 16 to reuse graphs)",
+    )
     return p
 
 
@@ -563,6 +570,7 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         accelerator=args.accelerator,
         data=args.data,
         resume=args.resume,
+        compile=args.compile,
         **chosen,
     )
     return settings, config

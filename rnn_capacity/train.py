@@ -57,6 +57,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
     p.add_argument("--log-dir", default="lightning_logs", help="TensorBoard root directory")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--compile", action="store_true", help="torch.compile the time loop")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     return p
 
@@ -79,6 +80,7 @@ def main(argv=None) -> int:
         log_dir=args.log_dir,
         progress_bar=not args.no_progress,
         data_path=args.data,
+        compile=args.compile,
         **hparams,
     )
     print(

@@ -119,3 +119,16 @@ def test_measure_ensemble_matches_measure_capacity(tmp_path):
         np.testing.assert_allclose(res.errors, single.errors, rtol=1e-4, atol=1e-6)
     # One TensorBoard run per replica.
     assert len(list((tmp_path / "pc_rnn_hc_a_h12").iterdir())) == 2
+
+
+@pytest.mark.slow
+def test_compiled_ensemble_matches_eager():
+    """torch.compile with shape bucketing (p padded to 16) gives the eager results."""
+    replicas = [Replica(5, 0, {"tau": 3.0}), Replica(9, 1, {"tau": 5.0})]
+    eager = measure_ensemble("pc_rnn_hc_a", 16, replicas, iterations=20, log_dir=None)
+    compiled = measure_ensemble(
+        "pc_rnn_hc_a", 16, replicas, iterations=20, log_dir=None, compile=True
+    )
+    for a, b in zip(eager, compiled, strict=True):
+        assert a.count == b.count
+        np.testing.assert_allclose(a.errors, b.errors, rtol=1e-4, atol=1e-6)
