@@ -505,8 +505,18 @@ def build_parser() -> ArgumentParser:
     ]:
         p.add_argument(flag, type=int, help=text)
     init = p.add_mutually_exclusive_group()
-    init.add_argument("--fixed-initial-state", dest="learn_initial_state", action="store_false")
-    init.add_argument("--learn-initial-state", dest="learn_initial_state", action="store_true")
+    init.add_argument(
+        "--fixed-initial-state",
+        dest="learn_initial_state",
+        action="store_false",
+        help="keep the initial states at their random draw (the original protocol; paper)",
+    )
+    init.add_argument(
+        "--learn-initial-state",
+        dest="learn_initial_state",
+        action="store_true",
+        help="train the initial states with the weights (quick)",
+    )
     tries = p.add_mutually_exclusive_group()
     tries.add_argument(
         "--sequential-tries",
