@@ -33,7 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from original_style import BASELINES, train_original  # noqa: E402
 
 from rnn_capacity.data import TrajectoryDataModule  # noqa: E402
-from rnn_capacity.measure import Replica, measure_ensemble, quiet_lightning  # noqa: E402
+from rnn_capacity.measure import (  # noqa: E402
+    Replica,
+    make_trainer,
+    measure_ensemble,
+    quiet_lightning,
+)
 from rnn_capacity.models import MODELS  # noqa: E402
 
 
@@ -81,22 +86,10 @@ def bare(name, data, hidden, iterations):
 
 def lightning_fit(name, data, hidden, iterations):
     """Only ``Trainer.fit`` of the same module (what ``bare`` does, through Lightning)."""
-    import pytorch_lightning as pl
-
     model = MODELS[name](
         hidden, data.num_sequences, seed=data.seeds, learn_initial_state=False, **hparams(name)
     )
-    trainer = pl.Trainer(
-        max_steps=iterations,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
-    return timed(trainer.fit, model, datamodule=data)
+    return timed(make_trainer(iterations, "cpu").fit, model, datamodule=data)
 
 
 def main(argv=None) -> dict:

@@ -157,6 +157,28 @@ class CapacityResult:
         return asdict(self) | {"objective": self.objective}
 
 
+def make_trainer(
+    max_steps: int,
+    accelerator: str = "auto",
+    callbacks: list | None = None,
+    progress_bar: bool = False,
+) -> pl.Trainer:
+    """A Trainer for one full-batch training run: no checkpoints, validation or logger
+    (replicas log to their own TensorBoard runs), one device."""
+    return pl.Trainer(
+        max_steps=max_steps,
+        accelerator=accelerator,
+        devices=1,
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        enable_progress_bar=progress_bar,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+
+
 def measure_capacity(
     model: str,
     hidden_size: int,
@@ -264,18 +286,7 @@ def measure_ensemble(
     callbacks = [capacity] + ([ReplicaLosses(loggers, log_every_n_steps)] if loggers else [])
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
-    trainer = pl.Trainer(
-        max_steps=iterations,
-        accelerator=accelerator,
-        devices=1,
-        logger=False,
-        callbacks=callbacks,
-        enable_checkpointing=False,
-        enable_model_summary=False,
-        enable_progress_bar=progress_bar,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-    )
+    trainer = make_trainer(iterations, accelerator, callbacks, progress_bar)
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - start

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from rnn_capacity.data import TrajectoryDataModule
-from rnn_capacity.measure import quiet_lightning
+from rnn_capacity.measure import make_trainer, quiet_lightning
 from rnn_capacity.models import MODELS
 
 # Hyperparameters away from the constructor defaults, so tests see them used.
@@ -35,6 +35,12 @@ BPTT = [n for n in NAMES if n != "esn"]
 def build(name: str, hidden_size: int = 12, num_sequences=3, seed=0, **overrides):
     """A model from the registry at a tiny size."""
     return MODELS[name](hidden_size, num_sequences, seed=seed, **(HPARAMS[name] | overrides))
+
+
+def fit(model, data, steps: int):
+    """Train ``model`` for ``steps`` full-batch steps through a real Lightning Trainer."""
+    make_trainer(steps, accelerator="cpu").fit(model, datamodule=data)
+    return model
 
 
 @pytest.fixture

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import pytorch_lightning as pl
 import torch
-from conftest import HPARAMS, NAMES, build
+from conftest import HPARAMS, NAMES, build, fit
 
 from rnn_capacity.data import TrajectoryDataModule
 from rnn_capacity.measure import Replica, measure_capacity, measure_ensemble
@@ -20,18 +19,6 @@ def vary(name: str, k: int) -> dict:
         if isinstance(value, float):
             hp[key] = value * (1.0 + 0.5 * k) if key != "connectivity" else value / (1 + k)
     return hp
-
-
-def fit(model, data, steps):
-    pl.Trainer(
-        max_steps=steps,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-    ).fit(model, datamodule=data)
-    return model
 
 
 @pytest.mark.parametrize("name", NAMES)

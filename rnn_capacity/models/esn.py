@@ -8,10 +8,11 @@ import torch
 from torch import Tensor
 
 from ..errors import UsageError
-from .base import OUTPUT_SIZE, CapacityModule, default_read_out, leaky, randn
+from .base import OUTPUT_SIZE, default_read_out, randn
+from .classic import TRNN
 
 
-class ESN(CapacityModule):
+class ESN(TRNN):
     r"""Echo-state network: TRNN dynamics on a fixed sparse reservoir.
 
     .. math::
@@ -62,13 +63,6 @@ class ESN(CapacityModule):
             "W_r": sigma * randn(g, H, H) * mask,
             "b_r": randn(g, 1, H) / 10,
         } | default_read_out(g, H)
-
-    def prepare(self, w):
-        w.a = w.tau.reciprocal()
-        return w
-
-    def step(self, w, h, f):
-        return leaky(h, torch.baddbmm(w.b_r, f, w.W_r.mT), w.a)
 
     def configure_optimizers(self):
         return None
