@@ -101,8 +101,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--num-sequences", type=int, default=60)
     ap.add_argument("--only", nargs="*", default=list(BASELINES), choices=list(BASELINES))
     ap.add_argument("--compile", action="store_true", help="also time --compile (slow)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (both sides)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     quiet_lightning()
     M, I, H = args.models, args.iterations, args.hidden_size
     work = M * I
