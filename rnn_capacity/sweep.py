@@ -218,8 +218,12 @@ def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
 # ------------------------------------------------------------------------ interruption
 
 
-class Interrupted(Exception):
-    """Ctrl-C, raised only where stopping loses nothing but the configurations in flight."""
+class Interrupted(BaseException):
+    """Ctrl-C, raised only where stopping loses nothing but the configurations in flight.
+
+    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
+    (reading the data file, say) mistakes it for an error of its own; not a
+    KeyboardInterrupt, which Lightning turns into ``sys.exit(1)``."""
 
 
 class InterruptGuard:
