@@ -251,14 +251,15 @@ def measure_ensemble(
     cls = model_class(model)
     quiet_lightning()
     names = set(replicas[0].hparams)
+    hparams = []  # validated copies: the caller's replicas stay as they were
     for r in replicas:
         validate_sizes(hidden_size, r.num_sequences, iterations)
-        r.hparams = validate_options(model, r.hparams)
-        if set(r.hparams) != names:
+        hparams.append(validate_options(model, r.hparams))
+        if set(hparams[-1]) != names:
             raise UsageError("all replicas of an ensemble must set the same hyperparameters")
     seeds = [int(r.seed) for r in replicas]
     ps = [int(r.num_sequences) for r in replicas]
-    options = {n: [r.hparams[n] for r in replicas] for n in names}
+    options = {n: [hp[n] for hp in hparams] for n in names}
     for n, values in options.items():  # settings (not per-replica tensors) must agree
         if OPTION_RULES[n][0] is not float:
             if len(set(values)) > 1:
@@ -292,13 +293,13 @@ def measure_ensemble(
     seconds = time.perf_counter() - start
 
     results = []
-    for k, r in enumerate(replicas):
+    for k in range(len(replicas)):
         result = CapacityResult(
             model=model,
             hidden_size=hidden_size,
             num_sequences=ps[k],
             seed=seeds[k],
-            hparams=dict(r.hparams),
+            hparams=hparams[k],
             count=capacity.counts[k],
             errors=capacity.errors[k].tolist(),
             final_loss=capacity.final_losses[k],
@@ -310,7 +311,7 @@ def measure_ensemble(
         if loggers:
             hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
             hp |= {"seed": seeds[k], "iterations": iterations}
-            hp |= {"learn_initial_state": learn_initial_state, **r.hparams}
+            hp |= {"learn_initial_state": learn_initial_state, **hparams[k]}
             loggers[k].log_hyperparams(hp, metrics=capacity.metrics(k))
             loggers[k].finalize("success")
         results.append(result)
