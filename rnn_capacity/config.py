@@ -27,8 +27,9 @@ from pathlib import Path
 import yaml
 
 from .errors import UsageError
+from .paths import shipped
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = shipped("configs")
 TOP_KEYS = {"model", "sizes", "calls", "space", "x0", "fixed"}
 DIM_KEYS = {"name", "type", "low", "high", "prior"}
 PRIORS = ("uniform", "log-uniform")

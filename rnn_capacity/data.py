@@ -29,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
+from rnn_capacity.paths import shipped
 
 __all__ = [
     "DEFAULT_DATA",
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 #: The data set shipped with the package (repository root / data /).
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / "data" / "trajectories_250.npy"
+DEFAULT_DATA = shipped("data") / "trajectories_250.npy"
 
 N_TRAJECTORIES = 250  # trajectories in a data set
 POINTS = 1200  # recorded points per trajectory
@@ -440,7 +441,7 @@ def _info(path: str | None) -> None:
     print(f"path length (fine):   mean {fine.sum(axis=0).mean():.2f}")
 
 
-def _plot(out: Path, path: str | None, n: int) -> None:
+def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
@@ -448,6 +449,13 @@ def _plot(out: Path, path: str | None, n: int) -> None:
 
     if not 1 <= n <= N_TRAJECTORIES:
         raise UsageError(f"--n must be in 1..{N_TRAJECTORIES}, got {n}")
+    formats = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if out.suffix.lstrip(".").lower() not in formats:
+        allowed = ", ".join(f".{f}" for f in sorted(formats))
+        raise UsageError(f"--out {out}: unknown image format {out.suffix!r}; allowed: {allowed}")
+    if out.exists() and not force:
+        raise UsageError(f"{out} exists: pass --force to overwrite it, or choose another --out")
     raw = read_raw_trajectories(path)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
@@ -496,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot.add_argument("--out", type=Path, required=True, help="image file to write")
     plot.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
     plot.add_argument("--n", type=int, default=12, help="trajectories to draw (%(default)s)")
+    plot.add_argument("--force", action="store_true", help="overwrite an existing file")
     info = sub.add_parser("info", help="print shape and statistics of a data file")
     info.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
     args = parser.parse_args(argv)
@@ -503,7 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "generate":
         _generate(args.out, args.seed, args.force)
     elif args.command == "plot":
-        _plot(args.out, args.path, args.n)
+        _plot(args.out, args.path, args.n, args.force)
     else:
         _info(args.path)
     return 0

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["ArgumentParser", "UsageError", "cli_main", "one_line"]
+__all__ = ["ArgumentParser", "UsageError", "cli_main", "ensure_directory", "one_line"]
 
 
 class UsageError(Exception):
@@ -23,6 +25,21 @@ class UsageError(Exception):
 def one_line(text: object) -> str:
     """Collapse ``text`` (e.g. a wrapped exception's message) to a single line."""
     return " ".join(str(text).split())
+
+
+def ensure_directory(path: str | os.PathLike, what: str) -> Path:
+    """Create ``path`` (and its parents) if needed; a path that cannot be a writable
+    directory is bad input, reported before anything is written."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{what} {path} exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {what} {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path} is not writable")
+    return path
 
 
 class ArgumentParser(argparse.ArgumentParser):

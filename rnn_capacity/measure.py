@@ -23,7 +23,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from .capacity import DEFAULT_THRESHOLD, CapacityCallback, ReplicaLosses, objective
 from .data import TrajectoryDataModule
-from .errors import UsageError
+from .errors import UsageError, ensure_directory
 from .models import MODELS
 from .models.base import CapacityModule
 
@@ -46,6 +46,11 @@ OPTION_RULES: dict[str, tuple[type, float, float, bool]] = {
 }
 # Constructor arguments that measure_capacity sets itself.
 RESERVED = {"self", "hidden_size", "num_sequences", "seed", "learn_initial_state", "num_steps"}
+RESERVED |= {"pad_to"}
+# Hyperparameters a replica of an ensemble may set to its own value (one tensor entry per
+# replica); every other option is a setting all replicas of an ensemble share.
+PER_REPLICA = {"lr", "tau", "tau_slow", "tau_fast", "gamma", "connectivity", "sigma"}
+PER_REPLICA |= {"alpha_h_prime"}
 
 
 def model_class(name: str) -> type[CapacityModule]:
@@ -90,10 +95,10 @@ def validate_options(model: str, options: dict) -> dict:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             value = float(value) if ok else value
         in_range = ok and (kind is bool or (low <= value if low_inclusive else low < value))
-        in_range = in_range and (kind is bool or value <= high)
+        in_range = in_range and (kind is bool or (value <= high and math.isfinite(value)))
         if not in_range:
             bound = "[" if low_inclusive else "("
-            allowed = f"a {kind.__name__} in {bound}{low}, {high}]"
+            allowed = f"a {kind.__name__} in {bound}{low}, {high}{']' if high < math.inf else ')'}"
             allowed = "true or false" if kind is bool else allowed
             raise UsageError(f"hyperparameter {name}={value!r} out of range for {model}: {allowed}")
         clean[name] = value
@@ -113,13 +118,17 @@ def quiet_lightning() -> None:
         warnings.filterwarnings("ignore", pattern)
 
 
-def validate_sizes(hidden_size: int, num_sequences: int, iterations: int) -> None:
+def validate_sizes(
+    hidden_size: int, num_sequences: int, iterations: int, threshold: float = DEFAULT_THRESHOLD
+) -> None:
     if not 1 <= num_sequences <= MAX_SEQUENCES:
         raise UsageError(f"num_sequences={num_sequences} out of range: 1..{MAX_SEQUENCES}")
     if hidden_size < 1:
         raise UsageError(f"hidden_size={hidden_size} out of range: at least 1")
     if iterations < 1:
         raise UsageError(f"iterations={iterations} out of range: at least 1")
+    if not threshold > 0:  # also rejects NaN
+        raise UsageError(f"threshold={threshold} out of range: a positive error")
 
 
 @dataclass
@@ -283,7 +292,7 @@ def measure_ensemble(
     names = set(replicas[0].hparams)
     hparams = []  # validated copies: the caller's replicas stay as they were
     for r in replicas:
-        validate_sizes(hidden_size, r.num_sequences, iterations)
+        validate_sizes(hidden_size, r.num_sequences, iterations, threshold)
         hparams.append(validate_options(model, r.hparams))
         if set(hparams[-1]) != names:
             raise UsageError("all replicas of an ensemble must set the same hyperparameters")
@@ -291,7 +300,7 @@ def measure_ensemble(
     ps = [int(r.num_sequences) for r in replicas]
     options = {n: [hp[n] for hp in hparams] for n in names}
     for n, values in options.items():  # settings (not per-replica tensors) must agree
-        if OPTION_RULES[n][0] is not float:
+        if n not in PER_REPLICA:
             if len(set(values)) > 1:
                 raise UsageError(f"all replicas of an ensemble must share the setting {n}")
             options[n] = values[0]
@@ -307,6 +316,7 @@ def measure_ensemble(
 
     loggers = []
     if log_dir is not None:
+        ensure_directory(log_dir, "TensorBoard log directory")
         group = log_group or f"{model}_h{hidden_size}"
         versions = [r.name for r in replicas]
         free = next_versions(Path(log_dir) / group, sum(v is None for v in versions))

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
-from .errors import ArgumentParser, UsageError, cli_main
+from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
 from .measure import Replica, measure_ensemble, plan_ensembles
 from .models import MODELS
 
@@ -189,7 +189,10 @@ def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
                 f"{group_dir} already holds TensorBoard runs of an earlier sweep: "
                 "remove it, or pass another --out or --log-dir"
             )
-        out.mkdir(parents=True, exist_ok=True)
+        # Both directories exist and are writable before the first file is written, so a
+        # bad --log-dir leaves no space.json behind that would block the same command again.
+        ensure_directory(settings.log_dir, "TensorBoard log directory")
+        ensure_directory(out, "output directory")
         write_json(space_file, expected)
         return []
     if not space_file.is_file():

@@ -11,6 +11,7 @@ Bad input prints one line ``error: ...`` and exits with status 2.
 from __future__ import annotations
 
 import json
+import math
 
 import yaml
 
@@ -18,18 +19,34 @@ from .errors import ArgumentParser, UsageError, cli_main
 from .models import MODELS
 
 
+def parse_value(text: str):
+    """A number as Python reads it (``1e-3`` included, which YAML 1.1 leaves a string),
+    else a YAML scalar (``true``, ``null``, ...)."""
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return yaml.safe_load(text)
+
+
 def parse_assignments(items: list[str]) -> dict:
-    """``["lr=0.01", "tau=5"]`` -> ``{"lr": 0.01, "tau": 5}`` (values parsed as YAML scalars)."""
+    """``["lr=1e-2", "tau=5"]`` -> ``{"lr": 0.01, "tau": 5}``."""
     out = {}
     for item in items:
         name, sep, text = item.partition("=")
         if not sep or not name:
             raise UsageError(f"--set {item!r}: expected NAME=VALUE, e.g. --set lr=0.01")
         try:
-            out[name.strip()] = yaml.safe_load(text)
+            out[name.strip()] = parse_value(text.strip())
         except yaml.YAMLError:
             raise UsageError(f"--set {item!r}: cannot parse the value {text!r}") from None
     return out
+
+
+def finite_or_none(x):
+    """JSON has no NaN or infinity: a diverged run's losses and errors become null."""
+    return x if not isinstance(x, float) or math.isfinite(x) else None
 
 
 def build_parser() -> ArgumentParser:
@@ -89,8 +106,9 @@ def main(argv=None) -> int:
         f"{result.seconds:.1f} s; logs in {result.log_dir}"
     )
     if args.json:
-        summary = {k: v for k, v in result.to_dict().items() if k != "errors"}
-        print(json.dumps(summary | {"errors": [round(e, 6) for e in result.errors]}))
+        summary = {k: finite_or_none(v) for k, v in result.to_dict().items() if k != "errors"}
+        errors = [finite_or_none(round(e, 6)) for e in result.errors]
+        print(json.dumps(summary | {"errors": errors}, allow_nan=False))
     return 0
 
 

@@ -335,3 +335,20 @@ def test_main_usage_error_is_one_line(capsys):
         main(["info", "--path", "/nonexistent/x.npy"])
     assert exc.value.code == 2
     assert capsys.readouterr().err == "error: /nonexistent/x.npy: no such file\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [("existing.png", "exists: pass --force"), ("traj.txt", "unknown image format '.txt'")],
+)
+def test_main_plot_refuses_to_overwrite_or_guess_a_format(tmp_path, capsys, name, message):
+    out = tmp_path / name
+    if name.startswith("existing"):
+        out.write_bytes(b"precious")
+    with pytest.raises(SystemExit) as exc:
+        main(["plot", "--out", str(out)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert [p.name for p in tmp_path.iterdir()] == ([name] if out.exists() else [])
+    assert not out.exists() or out.read_bytes() == b"precious"

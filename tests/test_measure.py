@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -65,11 +66,14 @@ def test_results_are_reproducible():
         ({"num_sequences": 251}, "num_sequences=251 out of range: 1..250"),
         ({"hidden_size": 0}, "hidden_size=0 out of range"),
         ({"iterations": 0}, "iterations=0 out of range"),
+        ({"tau": float("inf")}, "tau=inf out of range for trnn: a float in [1.0, inf)"),
+        ({"pad_to": 16}, "unknown hyperparameter 'pad_to'"),  # the base class's, not an option
+        ({"threshold": 0.0}, "threshold=0.0 out of range"),
     ],
 )
 def test_bad_input_is_a_usage_error(kwargs, message):
     args = {"model": "trnn", "hidden_size": 8, "num_sequences": 3, "iterations": 2} | kwargs
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         measure_capacity(log_dir=None, **args)
 
 
@@ -111,6 +115,9 @@ def test_cli_json_and_errors_in_one_process_each(tmp_path):
         (["--model", "trnn", "--data", "/nonexistent/x.npy"], "/nonexistent/x.npy: no such file"),
         (["--model", "trnn", "--data", "MALFORMED"], "cannot read trajectories"),
         (["--model", "trnn", "--hidden-size", "x"], "invalid int value"),
+        (["--model", "trnn", "--set", "tau=.inf"], "tau=inf out of range"),
+        (["--model", "trnn", "--set", "lr=-1e-3"], "lr=-0.001 out of range"),  # a number
+        (["--model", "trnn", "--threshold", "-1"], "threshold=-1.0 out of range"),
     ],
 )
 def test_cli_error_paths(argv, message, capsys, tmp_path):
@@ -128,3 +135,41 @@ def test_cli_error_paths(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "logs").exists()  # nothing was started
+
+
+def test_cli_settings_reach_the_model_and_a_singular_esn_fit_is_one_line(tmp_path, capsys):
+    """``ridge`` is a setting shared by an ensemble, not a per-replica list; ``1e-4`` is a
+    number (YAML 1.1 alone would read it as a string)."""
+    argv = ["--model", "esn", "--num-sequences", "1", "--iterations", "1", "--no-progress"]
+    argv += ["--log-dir", str(tmp_path), "--json"]
+    assert main([*argv, "--hidden-size", "20", "--set", "ridge=1e-4", "--set", "sigma=1e0"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["hparams"] == {"ridge": 1e-4, "sigma": 1.0}
+    with pytest.raises(SystemExit) as exc:  # 60 rows, 201 unknowns, no ridge
+        main([*argv, "--hidden-size", "200", "--set", "ridge=0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "ESN read-out fit is singular" in err
+
+
+def test_a_diverged_run_prints_strict_json(tmp_path, capsys):
+    argv = ["--model", "pc_rnn_gc", "--hidden-size", "8", "--num-sequences", "2"]
+    argv += ["--iterations", "3", "--set", "alpha_h_prime=10", "--set", "tau=1"]
+    assert main([*argv, "--no-progress", "--log-dir", str(tmp_path), "--json"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    summary = json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in {line}"))
+    assert summary["count"] == 0 and summary["final_loss"] is None
+    assert summary["errors"] == [None, None]
+
+
+def test_an_unwritable_log_dir_is_one_line(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    argv = ["--model", "trnn", "--hidden-size", "4", "--num-sequences", "1", "--iterations", "1"]
+    for log_dir, message in [(afile, "exists and is not a directory"), (afile / "x", "cannot")]:
+        with pytest.raises(SystemExit) as exc:
+            main([*argv, "--log-dir", str(log_dir)])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err and "TensorBoard log directory" in err
+    assert afile.read_text() == "keep me"

@@ -228,6 +228,21 @@ def test_a_non_empty_directory_is_never_overwritten(tmp_path, capsys):
     assert not (tmp_path / "logs").exists()
 
 
+def test_a_bad_log_dir_is_refused_before_anything_is_written(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    for log_dir in (afile, afile / "sub"):
+        with pytest.raises(SystemExit) as exc:
+            main([*TINY, "--out", str(tmp_path / "out"), "--log-dir", str(log_dir)])
+        assert exc.value.code == 2
+        assert "TensorBoard log directory" in error_line(capsys)
+        assert not (tmp_path / "out").exists()  # the same command works once fixed
+    with pytest.raises(SystemExit):
+        main([*TINY, "--out", str(afile / "out"), "--log-dir", str(tmp_path / "logs")])
+    assert "output directory" in error_line(capsys)
+    assert afile.read_text() == "keep me"
+
+
 def test_a_batch_trains_as_planned_ensembles_and_records_each_configuration_once(tmp_path):
     assert main(args(tmp_path, "--calls", "6", "--batch-size", "4")) == 0
     assert_each_once(tmp_path, 6)
