@@ -139,7 +139,7 @@ def generate_trajectories(
     n: int = N_TRAJECTORIES,
     points: int = POINTS,
     *,
-    n_control: int | tuple[int, int] = (70, 80),
+    n_control: int | tuple[int, int] = (75, 85),
     box: float = 1.2,
     hop: tuple[float, float] = (0.25, 0.6),
     persistence: float = 0.3,
@@ -162,7 +162,7 @@ def generate_trajectories(
     change would show up there.)
 
     With the defaults, the kept points (every 20th) lie in about [-1.2, 1.2], are on
-    average ~0.35 apart (10th-90th percentile 0.17-0.51), and each path wanders and
+    average ~0.37 apart (10th-90th percentile 0.18-0.54), and each path wanders and
     crosses itself many times. The defaults were tuned (bench/calibrate.py) so that the
     benchmark finds these data about as hard as the original hand-drawn ones.
 
