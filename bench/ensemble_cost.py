@@ -1,28 +1,26 @@
-"""What does padding cost, and does splitting a batch into ensembles pay?
+"""Where does an ensemble's step time go: the fixed cost of the time loop, or the padding?
 
-1. Fits the per-step time of one ensemble of K replicas padded to p sequences,
-   ``t = a + b·K·p + c·K``, on a grid of (K, p), and reports ``a / b``: the fixed per-step
-   cost in padded-sequence units, the ``overhead`` of :func:`rnn_capacity.measure.plan_ensembles`.
-2. Side by side in one process, sides alternating: random sweep batches (``--batch-size``
-   configurations × 2 tries, p uniform in 1..250) trained as one padded ensemble vs as the
-   ensembles ``plan_ensembles`` chooses; reports the median wall-time ratio.
+Fits the per-step time (a short run's wall time over its iterations) of one ensemble of K
+replicas padded to p sequences, ``t = a + b·K·p + c·K``, on a grid of (K, p), and reports
+``a / b``: the fixed per-step cost (Python time loop, op dispatch, optimiser) in units of
+padded sequences. When it is large, padding a small p to a batch's largest is cheap next to
+training it apart.
 
     python bench/ensemble_cost.py [--model pc_rnn_hc_a] [--hidden-size 60] [--iterations 100]
-        [--batches 5] [--batch-size 4] [--threads 2] [--json]
+        [--threads 2] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 
 import numpy as np
 import torch
 
 from rnn_capacity.config import load_search_config
-from rnn_capacity.measure import Replica, measure_ensemble, plan_ensembles
+from rnn_capacity.measure import Replica, measure_ensemble
 
 GRID = [(1, 1), (1, 60), (2, 5), (2, 60), (2, 250), (8, 5), (8, 60), (8, 250), (16, 60)]
 
@@ -38,8 +36,6 @@ def main(argv=None) -> dict:
     ap.add_argument("--model", default="pc_rnn_hc_a")
     ap.add_argument("--hidden-size", type=int, default=60)
     ap.add_argument("--iterations", type=int, default=100)
-    ap.add_argument("--batches", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -61,26 +57,12 @@ def main(argv=None) -> dict:
     (a, b, c), *_ = np.linalg.lstsq(design, np.array([ms for *_, ms in rows]), rcond=None)
     print(f"fit: {a:.2f} ms + {b:.4f} ms * K*p + {c:.2f} ms * K;  a/b = {a / b:.0f} sequences")
 
-    rng = np.random.default_rng(0)
-    ratios = []
-    for n in range(args.batches):
-        ps = np.repeat(rng.integers(1, 251, size=args.batch_size), 2).tolist()
-        groups = plan_ensembles(ps)
-        one = train(model, hidden, replicas(ps), its)
-        split = sum(train(model, hidden, replicas([ps[i] for i in g]), its) for g in groups)
-        ratios.append(one / split)
-        plan = " | ".join(",".join(str(ps[i]) for i in g[::2]) for g in groups)
-        print(f"batch {n}: p {sorted(set(ps))}; planned [{plan}]: one {one:.1f} s, "
-              f"planned {split:.1f} s, speed-up {one / split:.2f}x", flush=True)  # fmt: skip
     report = {
         "model": model,
         "grid_ms": [[k, p, round(ms, 3)] for k, p, ms in rows],
         "fit_ms": {"a": a, "b": b, "c": c},
         "overhead_sequences": a / b,
-        "speedup_median": statistics.median(ratios),
-        "speedups": ratios,
     }
-    print(f"planned ensembles vs one padded ensemble: median {report['speedup_median']:.2f}x")
     if args.json:
         print(json.dumps(report))
     return report

@@ -141,36 +141,6 @@ class Replica:
     name: str | None = None  # TensorBoard version directory; default: the next free one
 
 
-# Per-step cost of an ensemble, in units of one sequence's share of the batched products:
-# about ENSEMBLE_OVERHEAD + K * max(p). bench/ensemble_cost.py fits it (PC-RNN-HC-A, H = 60,
-# 2 threads: a fixed ~9 ms per step against ~0.04 ms per padded sequence, i.e. ~230).
-ENSEMBLE_OVERHEAD = 200
-
-
-def plan_ensembles(ps: list[int], overhead: float = ENSEMBLE_OVERHEAD) -> list[list[int]]:
-    """Split replicas with ``p`` = ``ps`` into ensembles that train fastest one after another.
-
-    An ensemble pads every replica to its largest ``p``, so one ensemble of ``p`` = 5 and
-    ``p`` = 214 spends 97 % of the small replica's products on padding; training apart costs
-    one more fixed per-step overhead instead. Minimises ``sum(overhead + K * max p)`` over
-    the partitions of the replicas sorted by ``p`` into runs (dynamic programming, exact for
-    this cost). Returns lists of indices into ``ps``, each in increasing index order.
-    """
-    order = sorted(range(len(ps)), key=lambda i: ps[i])
-    cost = [0.0] + [math.inf] * len(ps)  # cost[j]: best plan for the j smallest
-    cut = [0] * (len(ps) + 1)
-    for j in range(1, len(ps) + 1):
-        for i in range(j):
-            c = cost[i] + overhead + (j - i) * ps[order[j - 1]]
-            if c < cost[j]:
-                cost[j], cut[j] = c, i
-    groups, j = [], len(ps)
-    while j > 0:
-        groups.append(sorted(order[cut[j] : j]))
-        j = cut[j]
-    return sorted(groups)
-
-
 @dataclass
 class CapacityResult:
     """The outcome of one measurement."""

@@ -8,8 +8,7 @@ Scikit-optimize's ask/tell ``Optimizer`` (its own GP, expected improvement) prop
 configurations ``x`` — the dimensions of ``configs/<model>.yaml`` in their order — starting
 from ``x0``. Each configuration is measured ``tries`` times and scores ``p − 2·mean_count``
 (minimised). With ``--batch-size k`` it asks ``k`` points at once (constant liar) and
-trains them, tries included, as ensembles: one, unless padding a small ``p`` to a large one
-would cost more than a second run (``measure.plan_ensembles``). The ``paper`` preset keeps the
+trains all of them, tries included, as one ensemble. The ``paper`` preset keeps the
 original protocol exactly: one configuration at a time, each try its own training run
 (``--sequential-tries``). The output directory (default
 ``results/<model>_<H>/``) holds:
@@ -58,7 +57,7 @@ from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
-from .measure import Replica, measure_ensemble, plan_ensembles
+from .measure import Replica, measure_ensemble
 from .models import MODELS
 
 PROG = "python -m rnn_capacity.sweep"
@@ -302,9 +301,8 @@ def evaluate(
     config: SearchConfig,
     guard: InterruptGuard,
 ) -> list[dict]:
-    """Measure ``points`` (configurations ``start``, ``start + 1``, ...) as the ensembles
-    :func:`plan_ensembles` groups them into, or one try after the other when
-    ``settings.batch_tries`` is off."""
+    """Measure ``points`` (configurations ``start``, ``start + 1``, ...) as one ensemble, or
+    one try after the other when ``settings.batch_tries`` is off."""
     replicas = []
     for i, x in enumerate(points):
         values = dict(zip(config.names, x, strict=True))
@@ -312,17 +310,14 @@ def evaluate(
         for t in range(settings.tries):
             seed = derive_seed(settings.seed, start + i, t)
             replicas.append(Replica(p, seed, values | config.fixed, name=run_name(start + i, t)))
-    if settings.batch_tries:  # as few ensembles as pay: no small p padded to a large one
-        groups = plan_ensembles([r.num_sequences for r in replicas])
-    else:
-        groups = [[i] for i in range(len(replicas))]
-    results = [None] * len(replicas)
+    groups = [replicas] if settings.batch_tries else [[r] for r in replicas]
+    results = []
     with guard.interruptible():
         for group in groups:
-            measured = measure_ensemble(
+            results += measure_ensemble(
                 settings.model,
                 settings.hidden_size,
-                [replicas[i] for i in group],
+                group,
                 iterations=settings.iterations,
                 learn_initial_state=settings.learn_initial_state,
                 threshold=settings.threshold,
@@ -333,8 +328,6 @@ def evaluate(
                 data_path=settings.data,
                 compile=settings.compile,
             )
-            for i, result in zip(group, measured, strict=True):
-                results[i] = result
     records = []
     for i, x in enumerate(points):
         tries = results[i * settings.tries : (i + 1) * settings.tries]
@@ -354,8 +347,7 @@ def evaluate(
                 "final_losses": [
                     r.final_loss if math.isfinite(r.final_loss) else None for r in tries
                 ],
-                # each try's share of its ensemble's wall time
-                "seconds": round(sum(r.seconds / r.replicas for r in tries), 3),
+                "seconds": round(sum(r.seconds for r in tries) / tries[0].replicas, 3),
                 "ensemble": tries[0].replicas,  # replicas trained together
             }
         )
@@ -515,7 +507,7 @@ def build_parser() -> ArgumentParser:
         ("--calls", "configurations in all (paper: the config's calls)"),
         ("--tries", "measurements per configuration"),
         ("--iterations", "training steps per measurement"),
-        ("--batch-size", "configurations asked at once and trained together as ensembles"),
+        ("--batch-size", "configurations asked at once and trained as one ensemble"),
         ("--initial-points", "random configurations after x0 before the GP leads"),
     ]:
         p.add_argument(flag, type=int, help=text)
@@ -543,7 +535,7 @@ def build_parser() -> ArgumentParser:
         "--batched-tries",
         dest="batch_tries",
         action="store_true",
-        help="train the tries of a batch together as ensembles (quick preset)",
+        help="train the tries of a batch as one ensemble (quick preset)",
     )
     p.set_defaults(learn_initial_state=None, batch_tries=None)
     p.add_argument("--seed", type=int, default=0, help="seeds the search and every measurement")

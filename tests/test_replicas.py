@@ -8,7 +8,7 @@ import torch
 from conftest import HPARAMS, NAMES, build, fit
 
 from rnn_capacity.data import TrajectoryDataModule
-from rnn_capacity.measure import Replica, measure_capacity, measure_ensemble, plan_ensembles
+from rnn_capacity.measure import Replica, measure_capacity, measure_ensemble
 from rnn_capacity.models.base import OUTPUT_SIZE
 
 
@@ -119,40 +119,3 @@ def test_compiled_ensemble_matches_eager():
     for a, b in zip(eager, compiled, strict=True):
         assert a.count == b.count
         np.testing.assert_allclose(a.errors, b.errors, rtol=1e-4, atol=1e-6)
-
-
-def partitions(items: list[int]):
-    """Every set partition of ``items``."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in partitions(rest):
-        yield [[first], *part]
-        for i in range(len(part)):
-            yield [*part[:i], [first, *part[i]], *part[i + 1 :]]
-
-
-def plan_cost(ps: list[int], groups: list[list[int]], overhead: float) -> float:
-    return sum(overhead + len(g) * max(ps[i] for i in g) for g in groups)
-
-
-@pytest.mark.parametrize("seed", range(20))
-def test_plan_ensembles_is_the_cheapest_partition(seed):
-    """Against brute force over every set partition, not only runs of the sorted p."""
-    rng = np.random.default_rng(seed)
-    ps = rng.integers(1, 251, size=int(rng.integers(1, 8))).tolist()
-    overhead = float(rng.choice([0, 50, 200, 1000]))
-    groups = plan_ensembles(ps, overhead)
-    assert sorted(i for g in groups for i in g) == list(range(len(ps)))
-    best = min(plan_cost(ps, part, overhead) for part in partitions(list(range(len(ps)))))
-    assert plan_cost(ps, groups, overhead) == pytest.approx(best)
-
-
-def test_plan_ensembles_keeps_similar_p_together_and_splits_far_ones():
-    assert plan_ensembles([60, 60, 64, 64]) == [[0, 1, 2, 3]]
-    # a batch of 4 configurations x 2 tries: p = 5 apart from p = 214 ...
-    assert plan_ensembles([214, 214, 5, 5, 199, 199, 80, 80]) == [[0, 1, 4, 5], [2, 3, 6, 7]]
-    assert plan_ensembles([214, 214, 5, 5], overhead=10_000) == [[0, 1, 2, 3]]
-    assert plan_ensembles([7]) == [[0]]
-    assert plan_ensembles([]) == []
