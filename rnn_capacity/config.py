@@ -105,7 +105,7 @@ def config_path(model_or_path: str | Path) -> Path:
 
 def load_search_config(model_or_path: str | Path) -> SearchConfig:
     """Load and validate a search-space file (by model name or path)."""
-    from .measure import MAX_SEQUENCES, model_class, model_options, validate_options
+    from .measure import MAX_SEQUENCES, PER_REPLICA, model_class, model_options, validate_options
 
     path = config_path(model_or_path)
     where = str(path)
@@ -156,8 +156,12 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
                 fail(f"{key}.{k}", "missing")
         name = dim["name"]
         key = f"space.{name}"
-        if name != "p" and name not in options:
-            fail(key, f"not a hyperparameter of {model}; allowed: p, {', '.join(options)}")
+        # A batch of configurations trains as one ensemble, whose replicas may differ only
+        # in per-replica hyperparameters; settings (factors, ridge, ...) go in `fixed`.
+        searchable = [o for o in options if o in PER_REPLICA]
+        if name != "p" and name not in searchable:
+            allowed = ", ".join(["p", *searchable])
+            fail(key, f"not a searchable hyperparameter of {model}; allowed: {allowed}")
         if name in [d.name for d in space]:
             fail(key, "appears twice")
         kind = dim.get("type", "integer" if name == "p" else "real")

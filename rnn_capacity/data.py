@@ -481,7 +481,7 @@ def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
     fig.tight_layout()
     try:
         fig.savefig(out, dpi=100)
-    except OSError as exc:
+    except (OSError, RuntimeError) as exc:  # RuntimeError: e.g. .pgf without LaTeX
         raise UsageError(f"{out}: cannot write ({one_line(exc)})") from exc
     finally:
         plt.close(fig)

@@ -15,7 +15,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-__all__ = ["ArgumentParser", "UsageError", "cli_main", "ensure_directory", "one_line"]
+__all__ = [
+    "ArgumentParser",
+    "UsageError",
+    "check_directory",
+    "cli_main",
+    "ensure_directory",
+    "one_line",
+]
 
 
 class UsageError(Exception):
@@ -27,12 +34,24 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def check_directory(path: str | os.PathLike, what: str) -> None:
+    """Refuse ``path`` unless it is, or could be created as, a writable directory; creates
+    nothing (so two paths can both be checked before either is made)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{what} {path} exists and is not a directory")
+    existing = next(a for a in (path, *path.absolute().parents) if a.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot create {what} {path}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{what} {path} is not writable ({existing})")
+
+
 def ensure_directory(path: str | os.PathLike, what: str) -> Path:
     """Create ``path`` (and its parents) if needed; a path that cannot be a writable
     directory is bad input, reported before anything is written."""
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"{what} {path} exists and is not a directory")
+    check_directory(path, what)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -93,12 +93,17 @@ def validate_options(model: str, options: dict) -> dict:
             ok = isinstance(value, int) and not isinstance(value, bool)
         else:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
-            value = float(value) if ok else value
-        in_range = ok and (kind is bool or (low <= value if low_inclusive else low < value))
-        in_range = in_range and (kind is bool or (value <= high and math.isfinite(value)))
+        try:  # float(10**400) and math.isfinite(10**400) overflow
+            value = float(value) if ok and kind is float else value
+            in_range = ok and (kind is bool or (low <= value if low_inclusive else low < value))
+            in_range = in_range and (kind is bool or (value <= high and math.isfinite(value)))
+        except OverflowError:
+            in_range = False
         if not in_range:
             bound = "[" if low_inclusive else "("
-            allowed = f"a {kind.__name__} in {bound}{low}, {high}{']' if high < math.inf else ')'}"
+            article = "an" if kind is int else "a"
+            allowed = f"{article} {kind.__name__} in {bound}{low}, {high}"
+            allowed += "]" if high < math.inf else ")"
             allowed = "true or false" if kind is bool else allowed
             raise UsageError(f"hyperparameter {name}={value!r} out of range for {model}: {allowed}")
         clean[name] = value
@@ -127,8 +132,8 @@ def validate_sizes(
         raise UsageError(f"hidden_size={hidden_size} out of range: at least 1")
     if iterations < 1:
         raise UsageError(f"iterations={iterations} out of range: at least 1")
-    if not threshold > 0:  # also rejects NaN
-        raise UsageError(f"threshold={threshold} out of range: a positive error")
+    if not 0 < threshold < math.inf:  # also rejects NaN
+        raise UsageError(f"threshold={threshold} out of range: a positive, finite error")
 
 
 @dataclass

@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
-from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
+from .errors import ArgumentParser, UsageError, check_directory, cli_main, ensure_directory
 from .measure import Replica, measure_ensemble
 from .models import MODELS
 
@@ -190,8 +190,10 @@ def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
             )
         # Both directories exist and are writable before the first file is written, so a
         # bad --log-dir leaves no space.json behind that would block the same command again.
-        ensure_directory(settings.log_dir, "TensorBoard log directory")
+        check_directory(out, "output directory")
+        check_directory(settings.log_dir, "TensorBoard log directory")
         ensure_directory(out, "output directory")
+        ensure_directory(settings.log_dir, "TensorBoard log directory")
         write_json(space_file, expected)
         return []
     if not space_file.is_file():
@@ -571,8 +573,8 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         value = chosen.get(name, getattr(args, name))
         if value < low:
             raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
-    if not args.threshold > 0:
-        raise UsageError(f"--threshold must be positive, got {args.threshold}")
+    if not 0 < args.threshold < math.inf:
+        raise UsageError(f"--threshold must be positive and finite, got {args.threshold}")
     if args.accelerator == "gpu" and not torch.cuda.is_available():
         raise UsageError("--accelerator gpu: no GPU is available here")
     if args.data is not None:

@@ -67,7 +67,7 @@ x0: {p: 5, lr: 0.01, tau: 10.0}
          "log-uniform prior needs low > 0"),
         ("lr: 0.01, tau", "lr: 2.0, tau", "x0.lr", "outside"),
         ("tau: 10.0}\n", "tau: 10.0, gamma: 1}\n", "x0.gamma", "not a dimension"),
-        ("name: tau,", "name: gamma,", "space.gamma", "not a hyperparameter of trnn"),
+        ("name: tau,", "name: gamma,", "space.gamma", "not a searchable hyperparameter of trnn"),
         ("prior: uniform}", "prior: normal}", "space.p.prior", "not one of"),
         ("model: trnn", "model: nope", "model", "unknown model"),
         ("tau: 10.0}\n", "tau: 10.0}\nfixed: {tau: 3}\n", "fixed.tau", "also a search dimension"),
@@ -92,3 +92,23 @@ def test_good_file_and_missing_file(tmp_path):
     with pytest.raises(UsageError, match="no such search-space file"):
         load_search_config(tmp_path / "missing.yaml")
     assert sorted(p.stem for p in CONFIG_DIR.glob("*.yaml")) == sorted(PROTOCOL_ORDER)
+
+
+def test_a_shared_setting_cannot_be_a_search_dimension(tmp_path):
+    """A batch trains as one ensemble, whose replicas share settings such as the ESN's
+    ridge: a setting belongs in ``fixed``, and the error says what may be searched."""
+    path = tmp_path / "esn.yaml"
+    path.write_text(
+        "model: esn\nspace:\n  - {name: p, type: integer, low: 1, high: 250}\n"
+        "  - {name: ridge, type: real, low: 1.0e-6, high: 1.0, prior: log-uniform}\n"
+        "x0: {p: 5, ridge: 1.0e-4}\n"
+    )
+    with pytest.raises(UsageError) as exc:
+        load_search_config(path)
+    assert str(exc.value) == (
+        f"{path}: space.ridge: not a searchable hyperparameter of esn; "
+        "allowed: p, tau, connectivity, sigma"
+    )
+    text = path.read_text().replace("  - {name: ridge", "#").replace(", ridge: 1.0e-4", "")
+    path.write_text(text + "fixed: {ridge: 1.0e-3}\n")
+    assert load_search_config(path).fixed == {"ridge": 1.0e-3}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -339,7 +340,15 @@ def test_main_usage_error_is_one_line(capsys):
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("existing.png", "exists: pass --force"), ("traj.txt", "unknown image format '.txt'")],
+    [
+        ("existing.png", "exists: pass --force"),
+        ("traj.txt", "unknown image format '.txt'"),
+        pytest.param(
+            "traj.pgf",
+            "cannot write",
+            marks=pytest.mark.skipif(shutil.which("xelatex") is not None, reason="has LaTeX"),
+        ),
+    ],
 )
 def test_main_plot_refuses_to_overwrite_or_guess_a_format(tmp_path, capsys, name, message):
     out = tmp_path / name

@@ -69,6 +69,9 @@ def test_results_are_reproducible():
         ({"tau": float("inf")}, "tau=inf out of range for trnn: a float in [1.0, inf)"),
         ({"pad_to": 16}, "unknown hyperparameter 'pad_to'"),  # the base class's, not an option
         ({"threshold": 0.0}, "threshold=0.0 out of range"),
+        ({"threshold": float("inf")}, "threshold=inf out of range"),
+        ({"model": "pc_rnn_hc_m", "factors": 10**400}, "out of range for pc_rnn_hc_m: an int"),
+        ({"lr": 10**400}, "out of range for trnn: a float in (0.0, inf)"),
     ],
 )
 def test_bad_input_is_a_usage_error(kwargs, message):

@@ -237,9 +237,10 @@ def test_a_bad_log_dir_is_refused_before_anything_is_written(tmp_path, capsys):
         assert "TensorBoard log directory" in error_line(capsys)
         assert not (tmp_path / "out").exists()  # the same command works once fixed
     with pytest.raises(SystemExit):
-        main([*TINY, "--out", str(afile / "out"), "--log-dir", str(tmp_path / "logs")])
+        main([*TINY, "--out", str(afile / "out"), "--log-dir", str(tmp_path / "new" / "logs")])
     assert "output directory" in error_line(capsys)
     assert afile.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no log directory made
 
 
 def test_a_batch_is_one_ensemble_and_records_each_configuration_once(tmp_path):
