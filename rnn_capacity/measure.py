@@ -45,12 +45,16 @@ OPTION_RULES: dict[str, tuple[type, float, float, bool]] = {
     "teacher_forcing": (bool, 0, 1, True),
 }
 # Constructor arguments that measure_capacity sets itself.
-RESERVED = {"self", "hidden_size", "num_sequences", "seed", "learn_initial_state", "num_steps"}
-RESERVED |= {"pad_to"}
+RESERVED = {
+    *("self", "hidden_size", "num_sequences", "seed"),
+    *("learn_initial_state", "num_steps", "pad_to"),
+}
 # Hyperparameters a replica of an ensemble may set to its own value (one tensor entry per
 # replica); every other option is a setting all replicas of an ensemble share.
-PER_REPLICA = {"lr", "tau", "tau_slow", "tau_fast", "gamma", "connectivity", "sigma"}
-PER_REPLICA |= {"alpha_h_prime"}
+PER_REPLICA = {
+    *("lr", "tau", "tau_slow", "tau_fast", "gamma"),
+    *("connectivity", "sigma", "alpha_h_prime"),
+}
 
 
 def model_class(name: str) -> type[CapacityModule]:
