@@ -51,6 +51,7 @@ class CapacityCallback(pl.Callback):
         self.errors: list[np.ndarray] = []
         self.counts: list[int] = []
         self.final_losses: list[float] = []
+        self.predictions: Tensor | None = None
 
     @property
     def count(self) -> int:
@@ -76,9 +77,15 @@ class CapacityCallback(pl.Callback):
         }
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        targets = trainer.datamodule.targets.to(pl_module.device)
+        # The count is made in eval mode, with the targets at hand: autonomous models
+        # ignore them, LSTM/GRU feed them only with teacher_forcing="always".
+        was_training = pl_module.training
+        pl_module.eval()
         with torch.no_grad():
-            pred = pl_module()
-        targets = trainer.datamodule.targets.to(pred.device)
+            pred = pl_module(targets)
+        pl_module.train(was_training)
+        self.predictions = pred.cpu()  # (T, K, P, 2): what was counted
         self.evaluate(pred, targets, pl_module.num_sequences)
         loggers = self.loggers
         if loggers is None:
@@ -86,6 +93,21 @@ class CapacityCallback(pl.Callback):
         for k, group in enumerate(loggers):
             for logger in group if isinstance(group, list | tuple) else [group]:
                 logger.log_metrics(self.metrics(k), step=trainer.global_step)
+
+
+class LossHistory(pl.Callback):
+    """Record every replica's training loss at every step: :attr:`curves` is a list of K
+    lists of floats (one value per iteration)."""
+
+    def __init__(self) -> None:
+        self.curves: list[list[float]] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        losses = pl_module.last_losses.tolist()
+        if not self.curves:
+            self.curves = [[] for _ in losses]
+        for curve, loss in zip(self.curves, losses, strict=True):
+            curve.append(loss)
 
 
 class ReplicaLosses(pl.Callback):

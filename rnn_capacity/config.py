@@ -13,9 +13,20 @@ surrogates depend on it), the default point ``x0`` and fixed model settings::
       - {name: tau, type: real, low: 1.0, high: 100.0, prior: log-uniform}
     x0: {p: 5, lr: 0.01, tau: 10.0}
     fixed: {}
+    paper:
+      learn_initial_state: false
+      settings: {}
+      source: published
+      reason: the original notebook shows this model trained with fixed initial states
 
-The dimension ``p`` is the number of sequences; the others are model options. Any
-mistake is a :class:`~rnn_capacity.errors.UsageError` naming the file and the key.
+The dimension ``p`` is the number of sequences; the others are model options. ``paper``
+is the protocol variant the ``paper`` preset (and ``evaluate --reference``) uses for this
+model: whether its initial states are trained, and settings such as LSTM/GRU teacher
+forcing. ``source`` says whether the original study published that choice or it is
+*inferred* (the variant under which the built-in data reproduces the original counts,
+bench/reproduce.py); ``reason`` says why, in one line.
+
+Any mistake is a :class:`~rnn_capacity.errors.UsageError` naming the file and the key.
 """
 
 from __future__ import annotations
@@ -30,7 +41,9 @@ from .errors import UsageError
 from .paths import shipped
 
 CONFIG_DIR = shipped("configs")
-TOP_KEYS = {"model", "sizes", "calls", "space", "x0", "fixed"}
+TOP_KEYS = {"model", "sizes", "calls", "space", "x0", "fixed", "paper"}
+PAPER_KEYS = {"learn_initial_state", "settings", "source", "reason"}
+SOURCES = ("published", "inferred")
 DIM_KEYS = {"name", "type", "low", "high", "prior"}
 PRIORS = ("uniform", "log-uniform")
 TYPES = ("integer", "real")
@@ -65,6 +78,16 @@ class Dimension:
         return self.low + x * (self.high - self.low)
 
 
+@dataclass(frozen=True)
+class PaperProtocol:
+    """The protocol variant that reproduces the original study for one model."""
+
+    learn_initial_state: bool = False
+    settings: dict = field(default_factory=dict)  # e.g. {"teacher_forcing": "always"}
+    source: str = "published"  # or "inferred"
+    reason: str = ""
+
+
 @dataclass
 class SearchConfig:
     model: str
@@ -74,6 +97,7 @@ class SearchConfig:
     x0: dict[str, float]
     fixed: dict = field(default_factory=dict)
     path: Path | None = None
+    paper: PaperProtocol = field(default_factory=PaperProtocol)
 
     @property
     def names(self) -> list[str]:
@@ -211,4 +235,36 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         fixed = validate_options(model, fixed)
     except UsageError as exc:
         fail("fixed", str(exc))
-    return SearchConfig(model, sizes, calls, space, x0, fixed, path)
+    paper = _paper_protocol(raw.get("paper") or {}, model, fail)
+    for name in paper.settings:
+        if name in x0:
+            fail(f"paper.settings.{name}", "is also a search dimension")
+    return SearchConfig(model, sizes, calls, space, x0, fixed, path, paper)
+
+
+def _paper_protocol(raw, model: str, fail) -> PaperProtocol:
+    """Validate a config's ``paper:`` mapping."""
+    from .measure import validate_options
+
+    if not isinstance(raw, dict):
+        fail("paper", f"expected a mapping with keys {sorted(PAPER_KEYS)}")
+    for k in raw:
+        if k not in PAPER_KEYS:
+            fail(f"paper.{k}", f"unknown key; allowed: {', '.join(sorted(PAPER_KEYS))}")
+    learn = raw.get("learn_initial_state", False)
+    if not isinstance(learn, bool):
+        fail("paper.learn_initial_state", f"expected true or false, got {learn!r}")
+    settings = raw.get("settings") or {}
+    if not isinstance(settings, dict):
+        fail("paper.settings", "expected a mapping name -> value")
+    try:
+        settings = validate_options(model, settings)
+    except UsageError as exc:
+        fail("paper.settings", str(exc))
+    source = raw.get("source", "published")
+    if source not in SOURCES:
+        fail("paper.source", f"{source!r} is not one of {', '.join(SOURCES)}")
+    reason = raw.get("reason", "")
+    if not isinstance(reason, str):
+        fail("paper.reason", "expected one line of text")
+    return PaperProtocol(learn, settings, source, reason)

@@ -1,15 +1,12 @@
-"""The benchmark's trajectories: a reproducible generator, a loader and a Lightning data module.
+"""The benchmark's data in Lightning: the data module, and the data command line.
 
-The original study used 250 hand-drawn 2-D trajectories of 1200 points each
-(``hard_trajectories_250.pk``, not distributed). This package ships its own data set of
-the same form, ``data/trajectories_250.npy``, made by :func:`generate_trajectories`;
-users who own the original pickle can load it with :func:`load_trajectories`.
-
-The benchmark keeps every 20th point, giving time-major arrays of shape (T=60, N=250, 2).
+:class:`TrajectoryDataModule` serves each replica's draw of p trajectories as one full
+batch at every step. The trajectories themselves (generators and loader, numpy only)
+are in :mod:`rnn_capacity.trajectories`, re-exported here.
 
 Command line::
 
-    python -m rnn_capacity.data generate [--out PATH] [--seed S] [--force]
+    python -m rnn_capacity.data generate [--out PATH] [--seed S] [--style polyline|spline] [--force]
     python -m rnn_capacity.data plot --out FILE.png [--path P] [--n 12]
     python -m rnn_capacity.data info [--path P]
 """
@@ -19,7 +16,6 @@ from __future__ import annotations
 import math
 import operator
 import os
-import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -29,244 +25,40 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
-from rnn_capacity.paths import shipped
+from rnn_capacity.trajectories import (
+    DEFAULT_DATA,
+    DEFAULT_STYLE,
+    N_TRAJECTORIES,
+    POINTS,
+    RAW_SHAPE,
+    STYLES,
+    SUBSAMPLE,
+    character,
+    generate_polylines,
+    generate_trajectories,
+    load_trajectories,
+    read_raw_trajectories,
+    step_lengths,
+    turning_angles,
+)
 
 __all__ = [
     "DEFAULT_DATA",
+    "DEFAULT_STYLE",
     "N_TRAJECTORIES",
     "POINTS",
     "RAW_SHAPE",
+    "STYLES",
     "SUBSAMPLE",
     "TrajectoryDataModule",
+    "character",
+    "generate_polylines",
     "generate_trajectories",
     "load_trajectories",
     "read_raw_trajectories",
+    "step_lengths",
+    "turning_angles",
 ]
-
-#: The data set shipped with the package (repository root / data /).
-DEFAULT_DATA = shipped("data") / "trajectories_250.npy"
-
-N_TRAJECTORIES = 250  # trajectories in a data set
-POINTS = 1200  # recorded points per trajectory
-SUBSAMPLE = 20  # the benchmark keeps every 20th point ...
-STEPS = POINTS // SUBSAMPLE  # ... so T = 60 time steps
-RAW_SHAPE = (N_TRAJECTORIES, POINTS, 2)
-
-_PICKLE_SUFFIXES = (".pk", ".pkl")
-
-
-# --------------------------------------------------------------------------------------
-# Generator
-# --------------------------------------------------------------------------------------
-#
-# Bit-for-bit reproducibility: the shipped file must be regenerated exactly on any
-# machine, so the generator uses only operations IEEE-754 rounds exactly (+ - * /,
-# sqrt, comparisons, integer arithmetic, element-wise numpy ops, cumsum) and uniform
-# draws from numpy's PCG64 generator. No sin/cos/exp/log, no normal draws, no BLAS, no
-# numpy reductions (their summation order may depend on the CPU's SIMD width).
-
-
-def _bspline(control: np.ndarray, points: int) -> np.ndarray:
-    """Sample a uniform cubic B-spline with control points ``control`` (m, 2) at ``points``
-    equally spaced parameter values covering its m - 3 segments.
-
-    A B-spline stays inside the convex hull of its control points (the basis weights are
-    non-negative and sum to one), which is what keeps the paths inside the box.
-    """
-    segments = len(control) - 3
-    # Integer arithmetic for the segment index and fraction, so no rounding decides which
-    # segment a sample falls in.
-    num = np.arange(points, dtype=np.int64) * segments
-    seg = num // points
-    t = (num - seg * points).astype(np.float64) / points
-    t = t[:, None]
-    t2 = t * t
-    t3 = t2 * t
-    s = 1.0 - t
-    # Uniform cubic B-spline basis; written as explicit products so the order of the
-    # floating-point operations is fixed.
-    b0 = s * s * s / 6.0
-    b1 = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
-    b2 = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
-    b3 = t3 / 6.0
-    return b0 * control[seg] + b1 * control[seg + 1] + b2 * control[seg + 2] + b3 * control[seg + 3]
-
-
-def _control_walk(
-    rng: np.random.Generator,
-    count: int,
-    box: float,
-    hop: tuple[float, float],
-    persistence: float,
-    pull: float,
-) -> np.ndarray:
-    """A random walk of ``count`` control points in the square [-box, box]^2.
-
-    Hop lengths are uniform in [hop[0], hop[1]]. A hop's direction is the sum of
-    ``persistence`` times the previous hop's unit direction (a pen's momentum: larger =
-    gentler turns), a random vector uniform in the unit disc, and ``-pull * x / box``, a
-    pull towards the centre that makes the pen curve back before it reaches the edge
-    (the paths loop around and cross themselves instead of running along the walls).
-    A point that still leaves the box is reflected back in at the wall.
-
-    Directions are normalised with sqrt (exactly rounded); the disc is sampled by
-    rejection from its enclosing square, so no sin/cos is needed.
-    """
-    pts = np.empty((count, 2))
-    pts[0] = box * (2.0 * rng.random(2) - 1.0)
-    heading = np.zeros(2)  # unit direction of the previous hop (none yet)
-    for i in range(1, count):
-        while True:
-            u = 2.0 * rng.random(2) - 1.0
-            v = persistence * heading + u - (pull / box) * pts[i - 1]
-            r2 = v[0] * v[0] + v[1] * v[1]
-            if u[0] * u[0] + u[1] * u[1] <= 1.0 and r2 > 1e-12:
-                break
-        length = hop[0] + (hop[1] - hop[0]) * rng.random()
-        p = pts[i - 1] + (length / np.sqrt(r2)) * v
-        for j in range(2):  # reflect at the walls until inside
-            while p[j] > box or p[j] < -box:
-                p[j] = 2.0 * box - p[j] if p[j] > box else -2.0 * box - p[j]
-        pts[i] = p
-        d = p - pts[i - 1]
-        norm = np.sqrt(d[0] * d[0] + d[1] * d[1])
-        heading = d / norm if norm > 0.0 else np.zeros(2)
-    return pts
-
-
-def generate_trajectories(
-    seed: int = 0,
-    n: int = N_TRAJECTORIES,
-    points: int = POINTS,
-    *,
-    n_control: int | tuple[int, int] = (75, 85),
-    box: float = 1.2,
-    hop: tuple[float, float] = (0.25, 0.6),
-    persistence: float = 0.3,
-    pull: float = 1.0,
-    tremor: float = 0.05,
-    tremor_control: int = 48,
-) -> np.ndarray:
-    """Generate ``n`` smooth, hand-drawn-looking 2-D scribbles, float32 (n, points, 2).
-
-    Each path is a uniform cubic B-spline through a random walk of control points in
-    the square [-box, box]^2 (see :func:`_control_walk`), plus a small low-frequency
-    "tremor": a second B-spline through ``tremor_control`` control points drawn uniformly
-    in [-tremor, tremor]^2. Values therefore stay within ±(box + tremor).
-
-    Path i uses its own random stream, ``default_rng([seed, i])``, so the first k paths
-    do not depend on ``n``. The result is bit-for-bit identical on every machine (only
-    exactly rounded operations are used); :data:`DEFAULT_DATA` is this function's output
-    for the default arguments. (NumPy does not formally promise the same random streams
-    across its versions; tests/test_data.py compares against the shipped file, so a
-    change would show up there.)
-
-    With the defaults, the kept points (every 20th) lie in about [-1.2, 1.2], are on
-    average ~0.37 apart (10th-90th percentile 0.18-0.54), and each path wanders and
-    crosses itself many times. The defaults were tuned (bench/calibrate.py) so that the
-    benchmark finds these data about as hard as the original hand-drawn ones.
-
-    Difficulty knobs (keyword-only):
-        n_control: control points per path (an int, or an inclusive (low, high) range
-            drawn per path). The path has n_control - 3 spline segments, roughly one
-            turn each: more control points, more turns and a longer, faster path.
-        box: half-width of the square holding the control points.
-        hop: (min, max) distance between consecutive control points; with n_control
-            sets how far the pen travels, hence the step length between kept points.
-        persistence: how much each hop keeps the previous hop's direction (0 = random
-            turns, 1 = moderate, >= 2 = smooth, nearly periodic loops).
-        pull: strength of the pull towards the centre (0 = none: only the walls turn
-            the pen).
-        tremor: amplitude of the low-frequency wobble added to every path (0 = none).
-        tremor_control: control points of the wobble; more = higher frequency.
-    """
-    if n < 1 or points < 2:
-        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
-    lo, hi = (n_control, n_control) if np.ndim(n_control) == 0 else n_control
-    if not 4 <= lo <= hi:
-        raise ValueError(f"n_control must be >= 4 (and low <= high), got {n_control!r}")
-    if not 0.0 <= hop[0] <= hop[1] or hop[1] <= 0.0:
-        raise ValueError(f"hop must satisfy 0 <= min <= max, max > 0; got {hop!r}")
-    if box <= 0.0 or persistence < 0.0 or pull < 0.0 or tremor < 0.0:
-        raise ValueError("box must be > 0 and persistence, pull, tremor >= 0")
-    if tremor_control < 4:
-        raise ValueError(f"tremor_control must be >= 4, got {tremor_control}")
-
-    out = np.empty((n, points, 2))
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        count = int(rng.integers(lo, hi + 1))
-        path = _bspline(_control_walk(rng, count, box, hop, persistence, pull), points)
-        wobble = tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0)
-        out[i] = path + _bspline(wobble, points)
-    # Explicit little-endian float32 so np.save writes the same bytes everywhere.
-    return out.astype("<f4")
-
-
-# --------------------------------------------------------------------------------------
-# Loading
-# --------------------------------------------------------------------------------------
-
-
-def read_raw_trajectories(path: str | Path | None = None) -> np.ndarray:
-    """Read a full-resolution data set, float32 (250, 1200, 2), checking shape and values.
-
-    ``path=None`` reads :data:`DEFAULT_DATA`, or — if that file is absent, e.g. in a
-    non-editable install, which does not ship ``data/`` — regenerates the same data in
-    memory with :func:`generate_trajectories` (default seed; bit-for-bit the same).
-
-    ``.npy`` files are read without pickle support. ``.pk``/``.pkl`` files (the original
-    study's format: a pickled numpy array) are unpickled, and unpickling runs code stored
-    in the file: only a file the user named explicitly is ever unpickled, never one found
-    by searching. Problems raise :class:`UsageError` with one line naming the file.
-    """
-    if path is None:
-        if not DEFAULT_DATA.is_file():
-            return generate_trajectories()
-        path = DEFAULT_DATA
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix != ".npy" and suffix not in _PICKLE_SUFFIXES:
-        raise UsageError(
-            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; "
-            "expected .npy or a pickle (.pk, .pkl)"
-        )
-    if not path.exists():
-        raise UsageError(f"{path}: no such file")
-    if not path.is_file():
-        raise UsageError(f"{path}: not a regular file")
-    try:
-        if suffix == ".npy":
-            obj = np.load(path, allow_pickle=False)
-        else:
-            with path.open("rb") as f:
-                # latin1 lets Python 3 read numpy arrays pickled by Python 2.
-                obj = pickle.load(f, encoding="latin1")  # the user named this file
-        arr = np.asarray(obj, dtype=np.float64)
-    except Exception as exc:  # any failure to decode is the file's fault, not a bug
-        raise UsageError(
-            f"{path}: cannot read trajectories ({type(exc).__name__}: {one_line(exc)})"
-        ) from exc
-    if arr.shape != RAW_SHAPE:
-        raise UsageError(f"{path}: expected an array of shape {RAW_SHAPE}, found {arr.shape}")
-    if not np.isfinite(arr).all():
-        bad = int(np.count_nonzero(~np.isfinite(arr)))
-        raise UsageError(f"{path}: contains {bad} non-finite value(s) (NaN or inf)")
-    return arr.astype(np.float32)
-
-
-def load_trajectories(path: str | Path | None = None) -> np.ndarray:
-    """Load the benchmark's targets: float32 (T=60, N=250, 2), time-major.
-
-    Keeps every 20th of the 1200 recorded points, as the original study did. ``path`` is
-    a ``.npy`` file or the original study's pickle (``.pk``/``.pkl``); ``None`` means the
-    shipped data set, regenerated in memory if the file is missing. Pickles execute code
-    when loaded, so only pass one you trust; a pickle is only read when named here.
-    See :func:`read_raw_trajectories` for the checks (all raise :class:`UsageError`).
-    """
-    raw = read_raw_trajectories(path)
-    return np.ascontiguousarray(raw[:, ::SUBSAMPLE].transpose(1, 0, 2))
-
 
 # --------------------------------------------------------------------------------------
 # Lightning data module
@@ -391,7 +183,7 @@ class TrajectoryDataModule(pl.LightningDataModule):
 # --------------------------------------------------------------------------------------
 
 
-def _generate(out: Path, seed: int, force: bool) -> None:
+def _generate(out: Path, seed: int, force: bool, style: str = DEFAULT_STYLE) -> None:
     if out.suffix.lower() != ".npy":
         raise UsageError(f"{out}: the output must be a .npy file")
     if out.is_dir():
@@ -400,7 +192,7 @@ def _generate(out: Path, seed: int, force: bool) -> None:
         raise UsageError(f"{out}: file exists; pass --force to overwrite it")
     if seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {seed}")
-    arr = generate_trajectories(seed=seed)
+    arr = STYLES[style](seed=seed)
     # Write beside the target and rename: an interrupted run never leaves a partial file,
     # and with --force the old file is only replaced once the new one is complete.
     # (open(..., "xb") rather than mkstemp: the file gets the usual umask permissions.)
@@ -416,19 +208,15 @@ def _generate(out: Path, seed: int, force: bool) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    print(f"wrote {out}: shape {arr.shape}, seed {seed}")
-
-
-def _step_lengths(data: np.ndarray) -> np.ndarray:
-    """Euclidean distances between consecutive points along axis 0, shape (T-1, N)."""
-    return np.linalg.norm(np.diff(data, axis=0), axis=-1)
+    print(f"wrote {out}: shape {arr.shape}, style {style}, seed {seed}")
 
 
 def _info(path: str | None) -> None:
     raw = read_raw_trajectories(path)
     kept = load_trajectories(path)
-    steps = _step_lengths(kept)
-    fine = _step_lengths(raw.transpose(1, 0, 2).astype(np.float64))
+    steps = step_lengths(kept)
+    fine = step_lengths(raw.transpose(1, 0, 2).astype(np.float64))
+    char = character(kept)
     name = path if path is not None else DEFAULT_DATA
     if path is None and not DEFAULT_DATA.is_file():
         name = f"{DEFAULT_DATA} (missing: regenerated in memory, seed 0)"
@@ -439,6 +227,10 @@ def _info(path: str | None) -> None:
     print(f"step (kept points):   mean {steps.mean():.3f}, median {np.median(steps):.3f}")
     print(f"path length (kept):   mean {steps.sum(axis=0).mean():.2f}")
     print(f"path length (fine):   mean {fine.sum(axis=0).mean():.2f}")
+    print(f"straight (turn < 5°): {char['straight_fraction']:.0%} of kept points")
+    print(f"corners (turn > 30°): {char['corners_per_path']:.1f} per path")
+    print(f"mean turn:            {char['mean_turn_deg']:.1f}°")
+    print(f"speed spread (CV):    {char['speed_cv']:.2f}")
 
 
 def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
@@ -500,6 +292,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen.add_argument("--out", type=Path, default=DEFAULT_DATA, help="default: %(default)s")
     gen.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     gen.add_argument("--force", action="store_true", help="overwrite an existing file")
+    gen.add_argument(
+        "--style",
+        choices=list(STYLES),
+        default=DEFAULT_STYLE,
+        help="polyline: constant-speed runs between corners (the shipped data); "
+        "spline: the earlier smooth B-spline scribbles (default: %(default)s)",
+    )
     plot = sub.add_parser("plot", help="draw example trajectories into a PNG")
     plot.add_argument("--out", type=Path, required=True, help="image file to write")
     plot.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
@@ -510,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "generate":
-        _generate(args.out, args.seed, args.force)
+        _generate(args.out, args.seed, args.force, args.style)
     elif args.command == "plot":
         _plot(args.out, args.path, args.n, args.force)
     else:

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """Bad user input: the CLI prints str(exc) as one line 'error: ...' to stderr and exits 2."""
 
 

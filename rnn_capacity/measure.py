@@ -16,12 +16,13 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .capacity import DEFAULT_THRESHOLD, CapacityCallback, ReplicaLosses, objective
+from .capacity import DEFAULT_THRESHOLD, CapacityCallback, LossHistory, ReplicaLosses, objective
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import MODELS
@@ -42,8 +43,10 @@ OPTION_RULES: dict[str, tuple[type, float, float, bool]] = {
     "ridge": (float, 0.0, math.inf, True),
     "factors": (int, 1, math.inf, True),
     "state_inference": (bool, 0, 1, True),
-    "teacher_forcing": (bool, 0, 1, True),
+    "teacher_forcing": (str, 0, 0, True),
 }
+# Options whose value is one of a few names (type str above).
+CHOICES: dict[str, tuple[str, ...]] = {"teacher_forcing": ("none", "train", "always")}
 # Constructor arguments that measure_capacity sets itself.
 RESERVED = {
     *("self", "hidden_size", "num_sequences", "seed"),
@@ -90,6 +93,16 @@ def validate_options(model: str, options: dict) -> dict:
         value = getattr(value, "item", lambda v=value: v)()  # numpy scalars -> Python
         if value is None and kind is int:  # the model's default, e.g. F = H factors
             clean[name] = None
+            continue
+        if kind is str:
+            if name == "teacher_forcing" and isinstance(value, bool):  # the older API
+                value = "train" if value else "none"
+            if value not in CHOICES[name]:
+                allowed = ", ".join(CHOICES[name])
+                raise UsageError(
+                    f"hyperparameter {name}={value!r} out of range for {model}: one of {allowed}"
+                )
+            clean[name] = value
             continue
         if kind is bool:
             ok = isinstance(value, bool)
@@ -166,13 +179,19 @@ class CapacityResult:
     iterations: int
     replicas: int = 1  # size of the ensemble this measurement was trained in
     log_dir: str | None = None
+    loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
+    generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
+    targets: Any = None  # (T, p, 2) numpy array, the trajectories drawn
+
+    def to_dict(self) -> dict:
+        skip = ("generated", "targets")
+        return {k: v for k, v in asdict(self).items() if k not in skip} | {
+            "objective": self.objective
+        }
 
     @property
     def objective(self) -> float:
         return objective(self.num_sequences, self.count)
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"objective": self.objective}
 
 
 def make_trainer(
@@ -251,6 +270,8 @@ def measure_ensemble(
     log_every_n_steps: int = 50,
     log_group: str | None = None,
     compile: bool = False,
+    record_losses: bool = False,
+    keep_trajectories: bool = False,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -261,6 +282,10 @@ def measure_ensemble(
     Every replica is its own TensorBoard run ``<log_dir>/<log_group>/<replica.name>``
     (default group ``<model>_h<H>``, default name the next free ``version_<i>``) with
     its loss curve, hyperparameters and capacity metrics (HPARAMS tab).
+
+    ``record_losses=True`` keeps every replica's loss at every iteration
+    (``result.loss_curve``); ``keep_trajectories=True`` keeps the generated trajectories
+    that were counted and their targets (``result.generated``, ``result.targets``).
 
     ``compile=True`` runs the forward pass through ``torch.compile``, with the sequence
     axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p`` reuses a
@@ -304,6 +329,9 @@ def measure_ensemble(
     # Capacity metrics reach the loggers with the hyperparameters below (HPARAMS tab).
     capacity = CapacityCallback(threshold, loggers=[])
     callbacks = [capacity] + ([ReplicaLosses(loggers, log_every_n_steps)] if loggers else [])
+    history = LossHistory() if record_losses else None
+    if history is not None:
+        callbacks.append(history)
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
     trainer = make_trainer(iterations, accelerator, callbacks, progress_bar)
@@ -326,7 +354,11 @@ def measure_ensemble(
             iterations=iterations,
             replicas=len(replicas),
             log_dir=loggers[k].log_dir if loggers else None,
+            loss_curve=history.curves[k] if history is not None else None,
         )
+        if keep_trajectories:
+            result.generated = capacity.predictions[:, k, : ps[k]].numpy()
+            result.targets = data.targets[:, k, : ps[k]].numpy()
         if loggers:
             hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
             hp |= {"seed": seeds[k], "iterations": iterations}

@@ -72,6 +72,12 @@ x0: {p: 5, lr: 0.01, tau: 10.0}
         ("model: trnn", "model: nope", "model", "unknown model"),
         ("tau: 10.0}\n", "tau: 10.0}\nfixed: {tau: 3}\n", "fixed.tau", "also a search dimension"),
         ("high: 1.0, prior", "high: 1.0, prio: x, prior", "space[1].prio", "unknown key"),
+        ("calls: 10", "calls: 10\npaper: {learn: true}", "paper.learn", "unknown key"),
+        ("calls: 10", "calls: 10\npaper: {learn_initial_state: 1}", "paper.learn_initial_state",
+         "true or false"),
+        ("calls: 10", "calls: 10\npaper: {settings: {teacher_forcing: always}}", "paper.settings",
+         "unknown hyperparameter 'teacher_forcing' for model trnn"),
+        ("calls: 10", "calls: 10\npaper: {source: guessed}", "paper.source", "not one of"),
     ],
 )  # fmt: skip
 def test_mistakes_name_the_file_and_key(tmp_path, old, new, key, problem):
@@ -112,3 +118,41 @@ def test_a_shared_setting_cannot_be_a_search_dimension(tmp_path):
     text = path.read_text().replace("  - {name: ridge", "#").replace(", ridge: 1.0e-4", "")
     path.write_text(text + "fixed: {ridge: 1.0e-3}\n")
     assert load_search_config(path).fixed == {"ridge": 1.0e-3}
+
+
+#: The protocol variant that reproduces the original study for each model
+#: (bench/reproduce.py; README "Reproduction"): (initial states learned, settings).
+PAPER_VARIANTS = {
+    "antisymmetric_rnn": (True, {}),
+    "pc_rnn_gc": (True, {}),
+    "gru": (False, {"teacher_forcing": "always"}),
+    "pc_rnn_hc_a": (False, {}),
+    "esn": (False, {}),
+}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_config_records_its_paper_variant(name):
+    paper = load_search_config(name).paper
+    assert paper.source in ("published", "inferred") and paper.reason
+    assert "\n" not in paper.reason
+    if name in PAPER_VARIANTS:
+        assert (paper.learn_initial_state, paper.settings) == PAPER_VARIANTS[name]
+
+
+def test_the_paper_preset_resolves_each_models_variant():
+    from rnn_capacity.sweep import build_parser, experiment, resolve_settings
+
+    def settings(model, *argv):
+        args = ["--model", model, "--hidden-size", "60", "--preset", "paper", *argv]
+        return resolve_settings(build_parser().parse_args(args))
+
+    gru, config = settings("gru")
+    assert gru.learn_initial_state is False and gru.settings == {"teacher_forcing": "always"}
+    assert experiment(gru, config)["settings"] == {"teacher_forcing": "always"}
+    anti, _ = settings("antisymmetric_rnn")
+    assert anti.learn_initial_state is True and anti.settings == {}
+    # An explicit flag still wins over the model's variant.
+    assert settings("antisymmetric_rnn", "--fixed-initial-state")[0].learn_initial_state is False
+    quick = resolve_settings(build_parser().parse_args(["--model", "gru", "--hidden-size", "8"]))
+    assert quick[0].settings == {}  # the quick preset trains closed loop

@@ -15,8 +15,12 @@ import torch
 
 from rnn_capacity.data import (
     DEFAULT_DATA,
+    DEFAULT_STYLE,
     RAW_SHAPE,
+    STYLES,
     TrajectoryDataModule,
+    character,
+    generate_polylines,
     generate_trajectories,
     load_trajectories,
     main,
@@ -29,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def generated() -> np.ndarray:
     """The default data set, generated once for the whole module."""
-    return generate_trajectories()
+    return STYLES[DEFAULT_STYLE]()
 
 
 # ------------------------------------------------------------------------------ generator
@@ -55,9 +59,47 @@ def test_generator_statistics(generated):
     assert np.linalg.norm(kept[:, -1] - kept[:, 0], axis=-1).mean() > 0.1
 
 
-def test_generator_paths_are_independent_of_n(generated):
-    assert np.array_equal(generate_trajectories(n=3), generated[:3])
-    assert not np.array_equal(generate_trajectories(seed=1, n=3), generated[:3])
+@pytest.mark.parametrize("style", list(STYLES))
+def test_generator_paths_are_independent_of_n(style):
+    gen = STYLES[style]
+    first = gen(n=5)
+    assert np.array_equal(gen(n=3), first[:3])
+    assert not np.array_equal(gen(seed=1, n=3), first[:3])
+    assert np.array_equal(gen(n=5), first)  # deterministic
+
+
+def test_polylines_are_constant_speed_runs_between_corners():
+    arr = generate_polylines(n=40).astype(np.float64)
+    assert arr.shape == (40, 1200, 2) and arr.dtype == np.float64
+    assert np.abs(arr).max() <= 1.1 + 1e-6  # vertices inside the box, so the whole path
+    fine = np.linalg.norm(np.diff(arr, axis=1), axis=-1)  # (40, 1199)
+    # Equal arc length between samples: a step is that length, or a chord across a corner.
+    arc = fine.max(axis=1, keepdims=True)
+    assert (fine <= arc * (1 + 1e-5)).all()
+    assert np.median(fine / arc) > 0.999
+    kept = arr[:, ::20].transpose(1, 0, 2)  # (T, N, 2)
+    stats = character(kept)
+    # The published example's look: long straight runs (the spline scribbles have ~4%).
+    assert stats["straight_fraction"] > 0.12
+    assert 20 <= stats["corners_per_path"] <= 45
+    steps = np.linalg.norm(np.diff(kept, axis=0), axis=-1)
+    assert 0.18 <= steps.mean() <= 0.3
+
+
+def test_polyline_knobs():
+    def corners(**kw) -> float:
+        return character(generate_polylines(n=30, **kw)[:, ::20].transpose(1, 0, 2))[
+            "corners_per_path"
+        ]
+
+    assert corners(vertices=(10, 12)) < corners(vertices=(40, 50))
+    smooth = generate_polylines(n=5)
+    shaky = generate_polylines(n=5, tremor=0.05)
+    assert 0 < np.abs(shaky - smooth).max() <= 0.05 + 1e-6
+    with pytest.raises(ValueError):
+        generate_polylines(n=2, vertices=1)
+    with pytest.raises(ValueError):
+        generate_polylines(n=2, run=(0.0, 0.5))
 
 
 def test_generator_knobs_change_difficulty():
@@ -80,7 +122,7 @@ def test_load_default_shape_and_dtype(generated):
 
 
 def test_load_default_regenerates_when_file_missing(monkeypatch, tmp_path):
-    import rnn_capacity.data as data
+    import rnn_capacity.trajectories as data
 
     monkeypatch.setattr(data, "DEFAULT_DATA", tmp_path / "absent.npy")
     np.testing.assert_array_equal(
@@ -313,7 +355,7 @@ def test_cli_plot_writes_png(cli_runs):
 def test_main_generate_writes_and_forces(tmp_path, capsys):
     out = tmp_path / "sub" / "t.npy"
     assert main(["generate", "--out", str(out), "--seed", "5"]) == 0
-    assert np.array_equal(np.load(out), generate_trajectories(seed=5))
+    assert np.array_equal(np.load(out), STYLES[DEFAULT_STYLE](seed=5))
     with pytest.raises(SystemExit) as exc:
         main(["generate", "--out", str(out)])
     assert exc.value.code == 2
@@ -361,3 +403,13 @@ def test_main_plot_refuses_to_overwrite_or_guess_a_format(tmp_path, capsys, name
     assert err.count("\n") == 1 and message in err
     assert [p.name for p in tmp_path.iterdir()] == ([name] if out.exists() else [])
     assert not out.exists() or out.read_bytes() == b"precious"
+
+
+def test_the_generator_and_loader_import_numpy_only():
+    """The trajectories module is usable without torch or Lightning."""
+    code = (
+        "import sys, rnn_capacity.trajectories as t; t.generate_polylines(n=2); "
+        "print('torch' in sys.modules or 'pytorch_lightning' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.stdout.strip() == "False", out.stderr

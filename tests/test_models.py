@@ -8,6 +8,7 @@ import torch
 from conftest import BPTT, HPARAMS, NAMES, build, fit
 from reference import REFERENCES
 
+from rnn_capacity.measure import make_trainer
 from rnn_capacity.models import MODELS, PredictiveCodingModule
 
 ALL_FOURTEEN = {
@@ -159,6 +160,46 @@ def test_teacher_forcing_only_while_training(name, tiny_data):
     forced.eval()
     torch.testing.assert_close(forced(targets), free(targets))  # measured closed-loop
     torch.testing.assert_close(forced(), free())
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_teacher_forcing_modes(name, tiny_data):
+    """``none``: closed loop throughout; ``train``: forced only in training;
+    ``always``: forced whenever the targets are given, in eval mode too (the count)."""
+    targets = tiny_data.targets
+    free, train, always = (build(name, teacher_forcing=m) for m in ("none", "train", "always"))
+    for m in (free, train, always):
+        m.train()
+    torch.testing.assert_close(free(targets), free())
+    torch.testing.assert_close(train(targets), always(targets))
+    assert not torch.allclose(train(targets)[1], free(targets)[1])
+    for m in (free, train, always):
+        m.eval()
+    torch.testing.assert_close(train(targets), free(targets))
+    assert not torch.allclose(always(targets)[1], free(targets)[1])
+    # generate() without targets is free generation for every mode.
+    torch.testing.assert_close(always.generate(), free.generate())
+    with pytest.raises(ValueError, match="teacher_forcing"):
+        build(name, teacher_forcing="sometimes")
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_always_counts_on_the_teacher_forced_path(name, tiny_data):
+    """After training, the callback's count uses the forced path for ``always`` only."""
+    from rnn_capacity.capacity import CapacityCallback, sequence_errors
+
+    targets = tiny_data.targets
+    for mode in ("train", "always"):
+        model = build(name, teacher_forcing=mode)
+        callback = CapacityCallback(threshold=10.0)
+        make_trainer(5, accelerator="cpu", callbacks=[callback]).fit(model, datamodule=tiny_data)
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            path = model(targets) if mode == "always" else model()
+        expected = sequence_errors(path[:, 0], targets[:, 0]).numpy()
+        np.testing.assert_allclose(callback.errors[0], expected, rtol=1e-6)
+        assert was_training  # the count left the module in the mode the Trainer had
 
 
 def test_initialisation_scales():

@@ -287,7 +287,9 @@ def test_presets_and_explicit_flags():
     paper = settings("--model", "pc_rnn_hc_a", "--preset", "paper")
     assert (paper.calls, paper.tries, paper.iterations, paper.batch_size) == (300, 2, 3000, 1)
     assert paper.initial_points == 10 and paper.learn_initial_state is False
-    assert paper.batch_tries is False  # every try its own training run, as in the original
+    assert paper.batch_tries is True  # the two tries as one ensemble: the same numbers
+    sequential = settings("--model", "gru", "--preset", "paper", "--sequential-tries")
+    assert sequential.batch_tries is False
     assert settings("--model", "esn", "--preset", "paper").calls == 500
     quick = settings("--model", "pc_rnn_hc_a")
     assert quick.batch_size > 1 and quick.learn_initial_state is True

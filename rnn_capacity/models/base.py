@@ -205,9 +205,19 @@ class CapacityModule(pl.LightningModule):
         return x.view(k, t, p, OUTPUT_SIZE).transpose(0, 1)  # (T, K, P, 2)
 
     @torch.no_grad()
-    def generate(self) -> Tensor:
-        """Generated trajectories: (T, p, 2) for a single model, (T, K, P, 2) for replicas."""
-        x = self()
+    def generate(self, targets: Tensor | None = None) -> Tensor:
+        """Generated trajectories: (T, p, 2) for a single model, (T, K, P, 2) for replicas.
+
+        Runs in eval mode. ``targets`` (T, K, P, 2) matter only to a model counted
+        teacher-forced (LSTM/GRU with ``teacher_forcing="always"``): without them every
+        model generates freely.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            x = self(targets)
+        finally:
+            self.train(was_training)
         return x[:, 0, : self.num_sequences[0]] if self.num_replicas == 1 else x
 
     def replica_losses(self, pred: Tensor, targets: Tensor) -> Tensor:

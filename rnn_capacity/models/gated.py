@@ -14,17 +14,51 @@ def uniform(g: torch.Generator, bound: float, *shape: int) -> Tensor:
     return torch.empty(*shape).uniform_(-bound, bound, generator=g)
 
 
+TEACHER_FORCING = ("none", "train", "always")
+
+
+def teacher_forcing_mode(value: str | bool) -> str:
+    """The mode's name; ``True``/``False`` are read as ``"train"``/``"none"`` (older API)."""
+    if isinstance(value, bool):
+        return "train" if value else "none"
+    if value not in TEACHER_FORCING:
+        allowed = ", ".join(TEACHER_FORCING)
+        raise ValueError(f"teacher_forcing={value!r} is not one of {allowed}")
+    return value
+
+
 class FeedbackModule(CapacityModule):
-    """A model with an input, run closed-loop: the first input is zero, afterwards the
-    model's own previous prediction, detached from the graph. With
-    ``teacher_forcing=True`` the target ``x_{t-1}`` is fed instead, during training only:
-    capacity is always measured closed-loop.
+    r"""A model with an input: the previous point. Which previous point is the
+    ``teacher_forcing`` setting:
+
+    .. math::
+        x^{in}_1 = 0, \qquad
+        x^{in}_t = \begin{cases}
+            \operatorname{sg}(\hat x_{t-1}) & \text{closed loop} \\
+            x_{t-1} & \text{teacher-forced (the target)}
+        \end{cases}
+
+    (``sg``: detached from the graph.)
+
+    * ``"none"`` (default): closed loop in training and in the count — free generation,
+      comparable with every other model.
+    * ``"train"``: teacher-forced training, closed-loop count.
+    * ``"always"``: teacher-forced training *and* count, the original study's code
+      default (``forward(teacher_forcing=True)``). Such a count measures one-step
+      prediction from the true previous point, not free generation, so it is not
+      comparable with the other models' counts (protocol.md).
+
+    The targets reach :meth:`forward` in training (``training_step``) and in the count
+    (:class:`~rnn_capacity.capacity.CapacityCallback`, module in eval mode);
+    :meth:`generate` without targets is always closed loop.
 
     Subclasses write ``step(w, state, x)`` with the input ``x`` (K, P, 2); the read-out
-    has no tanh: :math:`\\hat x_t = W_o h_t + b_o` (the features are ``h`` itself).
+    has no tanh: :math:`\hat x_t = W_o h_t + b_o` (the features are ``h`` itself).
     """
 
-    def __init__(self, hidden_size, num_sequences, teacher_forcing: bool = False, **kwargs):
+    def __init__(self, hidden_size, num_sequences, teacher_forcing: str | bool = "none", **kwargs):
+        # save_hyperparameters() (in the base) records this frame's locals: the mode's name.
+        teacher_forcing = teacher_forcing_mode(teacher_forcing)
         super().__init__(hidden_size, num_sequences, **kwargs)
 
     def cell_weights(self, g: torch.Generator, gates: int) -> dict[str, Tensor]:
@@ -41,10 +75,17 @@ class FeedbackModule(CapacityModule):
     def features(self, state):
         return state
 
+    def teacher_forced(self, targets: Tensor | None) -> bool:
+        """Whether this forward pass feeds the targets (see the class docstring)."""
+        mode = self.hparams.teacher_forcing
+        if targets is None or mode == "none":
+            return False
+        return mode == "always" or self.training
+
     def forward(self, targets: Tensor | None = None) -> Tensor:
         w = self.prepare(self.weights())
         state = self.start(w)
-        forced = self.hparams.teacher_forcing and self.training and targets is not None
+        forced = self.teacher_forced(targets)
         x = w.W_o.new_zeros(*self.mask.shape, OUTPUT_SIZE)  # first input: zero
         xs = []
         for t in range(self.num_steps):

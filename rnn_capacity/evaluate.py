@@ -1,0 +1,405 @@
+"""``python -m rnn_capacity.evaluate``: the count at one configuration, over several seeds.
+
+The protocol's "evaluation at the optimum": train S seeds at one configuration — each
+with a fresh draw of p trajectories and fresh weights — and report the mean and spread
+of the count and the per-iteration training loss. The seeds train as one ensemble of
+replicas (each replica equals the single run with its seed; tested), in groups of at
+most ``--max-ensemble``.
+
+Where the configuration comes from (one of):
+
+* ``--from SWEEP_DIR``: the optimum of our sweep's surrogate (``rnn_capacity.optimum``),
+  with that sweep's protocol (initial states, settings, iterations, threshold, data);
+* ``--reference``: the original study's optimum for this model and size
+  (``rnn_capacity.reference``), with the protocol variant that reproduces the original
+  for this model (its config's ``paper:``);
+* ``--set p=41 --set lr=0.0069 ...``: given by hand (protocol: the model's ``paper:``
+  variant unless flags say otherwise).
+
+Writes, in ``--out``: ``evaluation.json`` (per-seed counts, mean, std, hyperparameters,
+protocol, per-iteration loss curves), ``loss.png``, ``trajectories.png`` (generated vs
+target, seed 0) and ``samples.npz`` (those trajectories, for reports). Each seed is a
+TensorBoard run ``<log-dir>/<log-group>/seed<s>``. An existing evaluation is never
+overwritten (``--force`` replaces it).
+
+    python -m rnn_capacity.evaluate --model gru --hidden-size 60 --reference --seeds 10
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import shutil
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .capacity import DEFAULT_THRESHOLD
+from .config import load_search_config
+from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
+from .files import write_atomic, write_json
+from .models import MODELS
+
+PROG = "python -m rnn_capacity.evaluate"
+SAMPLES = 6  # sequences drawn in trajectories.png and kept in samples.npz
+
+
+@dataclass
+class EvaluationPlan:
+    """One configuration and the protocol to train it with."""
+
+    model: str
+    hidden_size: int
+    p: int
+    hparams: dict
+    learn_initial_state: bool
+    settings: dict = field(default_factory=dict)  # e.g. teacher_forcing
+    iterations: int = 3000
+    threshold: float = DEFAULT_THRESHOLD
+    data: str | None = None
+    source: dict = field(default_factory=dict)  # where the configuration came from
+
+
+def reference_plan(model: str, hidden_size: int) -> EvaluationPlan:
+    """The original study's optimum, with the variant that reproduces it for ``model``."""
+    from .reference import reference_result
+
+    ref = reference_result(model, hidden_size)
+    hp = dict(ref.surrogate_optimum)
+    p = hp.pop("p")
+    paper = load_search_config(model).paper
+    source = {"kind": "reference", "p_unrounded": p}
+    source |= {"predicted_count": ref.surrogate_predicted_count}
+    source |= {"variant": paper.source, "reason": paper.reason}
+    return EvaluationPlan(
+        model, hidden_size, max(1, round(p)), hp, paper.learn_initial_state,
+        dict(paper.settings), source=source,
+    )  # fmt: skip
+
+
+def sweep_plan(
+    sweep_dir: Path, resolution: int = 50, progress: bool = True, optimum: dict | None = None
+) -> EvaluationPlan:
+    """The optimum of a sweep's surrogate (``optimum``: one found before, as
+    ``Optimum.to_dict()``), with that sweep's protocol."""
+    from .optimum import find_optimum
+
+    space_file = sweep_dir / "space.json"
+    if not space_file.is_file():
+        raise UsageError(f"--from {sweep_dir}: not a sweep directory (no space.json)")
+    space = json.loads(space_file.read_text())
+    if optimum is None:
+        optimum = find_optimum(sweep_dir, resolution=resolution, progress=progress).to_dict()
+    source = {"kind": "sweep", "path": str(sweep_dir), "p_unrounded": optimum["p"]}
+    source |= {"predicted_count": optimum["predicted_count"], "resolution": resolution}
+    return EvaluationPlan(
+        space["model"], int(space["hidden_size"]), max(1, round(optimum["p"])),
+        dict(optimum["hparams"]) | space.get("fixed", {}), bool(space["learn_initial_state"]),
+        dict(space.get("settings") or {}), int(space["iterations"]),
+        float(space["threshold"]), space.get("data"), source,
+    )  # fmt: skip
+
+
+def evaluate(
+    plan: EvaluationPlan,
+    seeds: list[int],
+    out: Path,
+    log_dir: Path | None = Path("lightning_logs"),
+    log_group: str | None = None,
+    max_ensemble: int = 16,
+    accelerator: str = "auto",
+    progress: bool = True,
+) -> dict:
+    """Train ``plan`` once per seed; write and return the evaluation (see the module doc)."""
+    from tqdm.auto import tqdm
+
+    from .measure import Replica, measure_ensemble
+
+    options = plan.hparams | plan.settings
+    groups = [seeds[i : i + max_ensemble] for i in range(0, len(seeds), max_ensemble)]
+    results = []
+    bar = tqdm(total=len(seeds), unit="seed", disable=not progress, desc=f"{plan.model}")
+    for group in groups:
+        results += measure_ensemble(
+            plan.model,
+            plan.hidden_size,
+            [Replica(plan.p, s, options, name=f"seed{s}") for s in group],
+            iterations=plan.iterations,
+            learn_initial_state=plan.learn_initial_state,
+            threshold=plan.threshold,
+            accelerator=accelerator,
+            log_dir=log_dir,
+            log_group=log_group,
+            data_path=plan.data,
+            record_losses=True,
+            keep_trajectories=True,
+        )
+        bar.update(len(group))
+    bar.close()
+    counts = [r.count for r in results]
+    report = {
+        "model": plan.model,
+        "hidden_size": plan.hidden_size,
+        "p": plan.p,
+        "hparams": plan.hparams,
+        "learn_initial_state": plan.learn_initial_state,
+        "settings": plan.settings,
+        # A teacher-forced count is one-step prediction, not free generation.
+        "teacher_forced_count": plan.settings.get("teacher_forcing") == "always",
+        "iterations": plan.iterations,
+        "threshold": plan.threshold,
+        "data": plan.data,
+        "source": plan.source,
+        "seeds": seeds,
+        "counts": counts,
+        "mean_count": statistics.mean(counts),
+        "std_count": statistics.stdev(counts) if len(counts) > 1 else 0.0,
+        "final_losses": [finite(r.final_loss) for r in results],
+        "seconds": round(sum(r.seconds for r in results) / max(1, len(seeds)) * len(groups), 1),
+        "loss_curves": [[finite(round_sig(v)) for v in r.loss_curve] for r in results],
+        "original": original(plan.model, plan.hidden_size),
+    }
+    write_json(out / "evaluation.json", report)
+    write_samples(out, results[0], plan.threshold)
+    write_plots(out, report, results[0])
+    return report
+
+
+def finite(x: float) -> float | None:
+    """JSON has no NaN or infinity: a diverged run's loss becomes null."""
+    return x if math.isfinite(x) else None
+
+
+def round_sig(x: float, digits: int = 6) -> float:
+    return float(f"{x:.{digits}g}")
+
+
+def original(model: str, hidden_size: int) -> dict | None:
+    """The original study's figures for this model and size, if it studied them."""
+    from .reference import load_reference
+
+    for r in load_reference():
+        if r.model == model and r.size == hidden_size:
+            return {
+                "predicted_count": r.surrogate_predicted_count,
+                "best_observed_count": r.best_observed_count,
+                "optimum": r.surrogate_optimum,
+            }
+    return None
+
+
+def write_samples(out: Path, result, threshold: float) -> None:
+    n = min(SAMPLES, result.num_sequences)
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        generated=result.generated[:, :n],
+        targets=result.targets[:, :n],
+        errors=np.asarray(result.errors[:n]),
+        threshold=np.asarray(threshold),
+    )
+    write_atomic(out / "samples.npz", buf.getvalue())
+
+
+def plot_trajectories(axes, generated, targets, errors, threshold) -> None:
+    """Generated (solid) against target (dashed) trajectories, one per axis."""
+    for i, ax in enumerate(axes):
+        if i >= generated.shape[1]:
+            ax.set_axis_off()
+            continue
+        ax.plot(targets[:, i, 0], targets[:, i, 1], "--", color="0.5", lw=1, label="target")
+        ax.plot(generated[:, i, 0], generated[:, i, 1], "-", color="C0", lw=1.2, label="generated")
+        ax.plot(*targets[0, i], "o", color="C3", ms=3)
+        learned = "learned" if errors[i] < threshold else "not learned"
+        ax.set_title(f"error {errors[i]:.3f} ({learned})", fontsize=8)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x", fontsize=7)
+        ax.set_ylabel("y", fontsize=7)
+        ax.tick_params(labelsize=6)
+    axes[0].legend(fontsize=6, loc="best")
+
+
+def write_plots(out: Path, report: dict, first) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for seed, curve in zip(report["seeds"], report["loss_curves"], strict=True):
+        y = np.array([np.nan if v is None else v for v in curve])
+        ax.plot(np.arange(1, len(y) + 1), y, lw=0.8, label=f"seed {seed}")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("training loss (MSE)")
+    title = f"{report['model']} H={report['hidden_size']} p={report['p']}: "
+    ax.set_title(title + f"count {report['mean_count']:.1f} ± {report['std_count']:.1f}")
+    if len(report["seeds"]) <= 10:
+        ax.legend(fontsize=7)
+    save(fig, out / "loss.png")
+
+    n = min(SAMPLES, first.num_sequences)
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+    plot_trajectories(
+        axes.flat, first.generated, first.targets, first.errors[:n], report["threshold"]
+    )
+    mode = " (teacher-forced count)" if report["teacher_forced_count"] else ""
+    fig.suptitle(
+        f"{report['model']} H={report['hidden_size']}, seed {report['seeds'][0]}: "
+        f"generated vs target{mode}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    save(fig, out / "trajectories.png")
+
+
+def save(fig, path: Path) -> None:
+    """Write a figure atomically (a crash leaves the old file or none)."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format=path.suffix.lstrip("."), dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (not with --from)")
+    p.add_argument("--hidden-size", type=int, help="H (not with --from)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--from", dest="sweep", type=Path, help="a sweep directory: its optimum")
+    src.add_argument(
+        "--reference", action="store_true", help="the original study's optimum and variant"
+    )
+    src.add_argument(
+        "--set", action="append", metavar="NAME=VALUE", help="p and hyperparameters by hand"
+    )
+    p.add_argument("--seeds", type=int, default=10, help="seeds to train (default 10)")
+    p.add_argument("--seed-base", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--iterations", type=int, help="default: the source's protocol (3000)")
+    init = p.add_mutually_exclusive_group()
+    init.add_argument("--fixed-initial-state", dest="learn", action="store_false", default=None)
+    init.add_argument("--learn-initial-state", dest="learn", action="store_true")
+    p.add_argument("--resolution", type=int, default=50, help="grid of --from's optimum")
+    p.add_argument("--data", default=None, help="trajectory file (default: the source's)")
+    p.add_argument("--out", type=Path, help="output directory")
+    p.add_argument("--log-dir", type=Path, default=Path("lightning_logs"))
+    p.add_argument("--log-group", help="TensorBoard group (default <model>_h<H>_evaluation)")
+    p.add_argument("--max-ensemble", type=int, default=16, help="seeds trained at once")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--force", action="store_true", help="replace an existing evaluation")
+    p.add_argument("--json", action="store_true", help="end with one JSON line (no curves)")
+    return p
+
+
+def plan_from_args(args) -> EvaluationPlan:
+    if args.sweep is not None:
+        if args.model or args.hidden_size:
+            raise UsageError("--from takes the model and size from the sweep: drop them")
+        plan = sweep_plan(args.sweep, args.resolution, progress=not args.json)
+    else:
+        if not args.model or not args.hidden_size:
+            raise UsageError("--model and --hidden-size are required with --reference or --set")
+        if args.model not in MODELS:
+            raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(MODELS)}")
+        if args.reference:
+            plan = reference_plan(args.model, args.hidden_size)
+        else:
+            from .train import parse_assignments
+
+            hp = parse_assignments(args.set)
+            if "p" not in hp:
+                raise UsageError("--set needs p=<number of sequences>")
+            p = hp.pop("p")
+            if isinstance(p, bool) or not isinstance(p, int):
+                raise UsageError(f"--set p={p!r}: p must be an integer")
+            paper = load_search_config(args.model).paper
+            settings = {k: hp.pop(k) for k in list(hp) if k in paper.settings}
+            plan = EvaluationPlan(
+                args.model, args.hidden_size, p, hp, paper.learn_initial_state,
+                dict(paper.settings) | settings, source={"kind": "set"},
+            )  # fmt: skip
+    if args.iterations is not None:
+        plan.iterations = args.iterations
+    if args.learn is not None:
+        plan.learn_initial_state = args.learn
+    if args.data is not None:
+        plan.data = args.data
+    return plan
+
+
+def check(plan: EvaluationPlan, args) -> list[int]:
+    """Validate everything before anything is trained or written."""
+    from .data import load_trajectories
+    from .measure import validate_options, validate_sizes
+
+    if not 1 <= args.seeds <= 10_000:
+        raise UsageError(f"--seeds must be in 1..10000, got {args.seeds}")
+    if args.seed_base < 0:
+        raise UsageError(f"--seed-base must be non-negative, got {args.seed_base}")
+    if args.max_ensemble < 1:
+        raise UsageError(f"--max-ensemble must be at least 1, got {args.max_ensemble}")
+    validate_sizes(plan.hidden_size, plan.p, plan.iterations, plan.threshold)
+    validate_options(plan.model, plan.hparams | plan.settings)
+    if plan.data is not None:
+        load_trajectories(plan.data)
+    return list(range(args.seed_base, args.seed_base + args.seeds))
+
+
+def default_out(plan: EvaluationPlan, args) -> Path:
+    if args.sweep is not None:
+        return args.sweep / "evaluation"
+    kind = "reference" if args.reference else "evaluate"
+    return Path("results") / kind / f"{plan.model}_{plan.hidden_size}"
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    plan = plan_from_args(args)
+    seeds = check(plan, args)
+    out = args.out or default_out(plan, args)
+    group = args.log_group or f"{plan.model}_h{plan.hidden_size}_evaluation"
+    if (out / "evaluation.json").exists() and not args.force:
+        raise UsageError(f"{out} already holds an evaluation: pass --force or another --out")
+    runs = [args.log_dir / group / f"seed{s}" for s in seeds]
+    if any(r.exists() for r in runs) and not args.force:
+        raise UsageError(
+            f"{args.log_dir / group} already holds runs of these seeds: "
+            "pass --force, --log-group or --log-dir"
+        )
+    ensure_directory(out, "output directory")
+    ensure_directory(args.log_dir, "TensorBoard log directory")
+    for r in runs:  # --force: the new runs replace the old ones, not mix with them
+        shutil.rmtree(r, ignore_errors=True)
+    from .measure import quiet_lightning
+
+    quiet_lightning()
+    report = evaluate(
+        plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
+        progress=not args.json,
+    )  # fmt: skip
+    orig = report["original"]
+    versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
+    mode = " (teacher-forced count)" if report["teacher_forced_count"] else ""
+    print(
+        f"{plan.model} H={plan.hidden_size} p={plan.p}: count {report['mean_count']:.2f} ± "
+        f"{report['std_count']:.2f} over {len(seeds)} seeds {report['counts']}{mode}"
+        f"{versus}; results in {out}"
+    )
+    if args.json:
+        summary = {k: v for k, v in report.items() if k != "loss_curves"}
+        print(json.dumps(summary | {"out": str(out)}, allow_nan=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,436 @@
+"""``python -m rnn_capacity.optimum SOURCE``: read the optimum off a fitted GP surrogate.
+
+SOURCE is a sweep directory of ours (``space.json`` + ``surrogate.pk``) or a surrogate
+pickle: ours, or one of the original study's ``<MODEL>_model_<H>.pk``, whose file name
+gives model and size (``--model`` / ``--hidden-size`` override it) and whose search space
+is then ``configs/<model>.yaml``. The surrogate predicts the objective ``p − 2·count`` on
+normalised coordinates; following protocol.md ("Reading the optimum off the surrogate"):
+
+1. its mean is evaluated on the grid ``k/res`` (k = 0 … res−1) of every dimension, in
+   chunks built lazily from flat indices, so a 4-D space at res 50 (6.25 M points) runs
+   in bounded memory;
+2. the grid point of lowest predicted objective is mapped back to values
+   (:meth:`~rnn_capacity.config.Dimension.denormalise`: linear, or through log10); p is
+   reported unrounded, with the predicted count ``(p − objective)/2``;
+3. with ``--refine R`` each axis is then searched alone (coordinate descent) on
+   ``R`` points spanning the whole of [0, 1] (ends included), the others held fixed,
+   repeating the pass over the axes until it no longer improves (at most
+   :data:`REFINE_PASSES` passes); the refined point is reported beside the grid one.
+
+scikit-optimize's ``expected_minimum`` (L-BFGS from the best observed point and 20 random
+ones, seed 0) is reported too; it rounds integer dimensions before predicting, but
+returns them as floats, reported as they come.
+
+**Security:** unpickling runs code. Only the one file named on the command line is ever
+unpickled (nothing is searched for); load only surrogates you trust.
+
+Bad input prints one line ``error: ...`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pickle
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .config import PRIORS, TYPES, Dimension
+from .errors import ArgumentParser, UsageError, cli_main, one_line
+
+__all__ = ["Optimum", "decode", "find_optimum", "grid_argmin", "load_surrogate", "main"]
+
+PROG = "python -m rnn_capacity.optimum"
+DEFAULT_RESOLUTION = 50
+# The kernel matrix of a chunk is (chunk × training points) and the Matérn kernel makes a
+# few temporaries of that size. Measured on the 500-point ESN surrogate, res-25 grid (peak
+# RSS without torch): 8 k points per chunk 7.1 s wall, 5.3 s CPU, 320 MB; 13 k 6.6 s, 4.0 s,
+# 440 MB; 33 k 7.4 s, 3.3 s, 910 MB (bigger arrays spend their time in page faults).
+KERNEL_ENTRIES = 6_000_000
+MAX_CHUNK = 200_000
+REFINE_PASSES = 3
+EXPECTED_MINIMUM_STARTS = 20
+
+
+# ------------------------------------------------------------------------------ grid
+
+
+def grid_points(flat: np.ndarray, dims: int, resolution: int) -> np.ndarray:
+    """The normalised grid points of the flat indices ``flat`` (C order): ``k/resolution``."""
+    ks = np.unravel_index(flat, (resolution,) * dims)
+    return np.stack(ks, axis=1).astype(float) / resolution
+
+
+def grid_argmin(
+    predict: Callable[[np.ndarray], np.ndarray],
+    dims: int,
+    resolution: int,
+    chunk: int = MAX_CHUNK,
+    progress: bool = False,
+) -> tuple[np.ndarray, float]:
+    """The point of the grid ``{k/resolution}^dims`` (k = 0 … resolution−1) where
+    ``predict`` (an (n, dims) array -> n values) is lowest, and that value.
+
+    Chunks of ``chunk`` points are built from flat indices, never the whole grid; ties go
+    to the first point in C order.
+    """
+    if resolution < 2 or dims < 1 or chunk < 1:
+        raise ValueError("need resolution >= 2, dims >= 1 and chunk >= 1")
+    total = resolution**dims
+    best_index, best_value = -1, math.inf
+    with tqdm(
+        total=total,
+        unit="pt",
+        unit_scale=True,
+        desc="grid",
+        file=sys.stderr,
+        disable=None if progress else True,
+        leave=False,
+    ) as bar:
+        for start in range(0, total, chunk):
+            flat = np.arange(start, min(start + chunk, total))
+            values = np.asarray(predict(grid_points(flat, dims, resolution)), float).ravel()
+            i = int(np.argmin(values))
+            if values[i] < best_value:
+                best_index, best_value = start + i, float(values[i])
+            bar.update(len(flat))
+    if best_index < 0:  # every prediction NaN (or +inf)
+        raise ValueError("the surrogate predicts no finite value on the grid")
+    return grid_points(np.array([best_index]), dims, resolution)[0], best_value
+
+
+def refine_point(
+    predict: Callable[[np.ndarray], np.ndarray],
+    point: np.ndarray,
+    resolution: int,
+    passes: int = REFINE_PASSES,
+) -> tuple[np.ndarray, float]:
+    """Coordinate descent from ``point``: each axis alone on ``resolution`` points over
+    the whole of [0, 1] (ends included, which the grid lacks), the other coordinates fixed;
+    passes over the axes repeat until one changes nothing (at most ``passes``)."""
+    point = np.array(point, float)
+    best = float(np.asarray(predict(point[None]), float).ravel()[0])
+    line = np.linspace(0.0, 1.0, resolution)
+    for _ in range(passes):
+        moved = False
+        for axis in range(len(point)):
+            candidates = np.repeat(point[None], resolution, axis=0)
+            candidates[:, axis] = line
+            values = np.asarray(predict(candidates), float).ravel()
+            i = int(np.argmin(values))
+            if values[i] < best:  # strictly lower: never worse than the start
+                point, best, moved = candidates[i], float(values[i]), True
+        if not moved:
+            break
+    return point, best
+
+
+def decode(dims: Sequence[Dimension], point: Sequence[float]) -> dict[str, float]:
+    """Normalised coordinates -> values by dimension name (unrounded, also integers)."""
+    return {d.name: float(d.denormalise(float(x))) for d, x in zip(dims, point, strict=True)}
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def load_surrogate(path: str | Path):
+    """Unpickle the GP surrogate at ``path`` (this file only: unpickling runs code).
+
+    The original study's pickles were written by older scikit-learn / scikit-optimize
+    and warn about it on load; those warnings are silenced here only, not globally.
+    """
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    try:
+        with path.open("rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gp = pickle.load(f)
+    except Exception as exc:  # any failure of a foreign pickle is bad input, not a bug
+        raise UsageError(f"{path}: cannot unpickle ({type(exc).__name__}: {exc})") from None
+    # skopt's regressor subclasses scikit-learn's; X_train_ is set by fit.
+    if not isinstance(gp, GaussianProcessRegressor) or not hasattr(gp, "X_train_"):
+        raise UsageError(f"{path}: not a fitted GP surrogate (got {type(gp).__name__})")
+    return gp
+
+
+def read_dimension(raw: dict) -> Dimension:
+    """A dimension of ``space.json``, checked enough that decoding cannot fail."""
+    dim = Dimension(**raw)
+    if dim.type not in TYPES or dim.prior not in PRIORS:
+        raise ValueError(f"{dim.name}: type {dim.type!r} / prior {dim.prior!r} unknown")
+    if not dim.low < dim.high or (dim.prior == "log-uniform" and dim.low <= 0):
+        raise ValueError(f"{dim.name}: bounds [{dim.low}, {dim.high}] do not fit {dim.prior}")
+    return dim
+
+
+def read_space(directory: Path) -> dict:
+    """``space.json`` of a sweep directory, with its dimensions as :class:`Dimension`."""
+    space_file = directory / "space.json"
+    if not space_file.is_file():
+        raise UsageError(f"{directory}: not a sweep directory (no space.json)")
+    try:
+        space = json.loads(space_file.read_text())
+        dims = [read_dimension(d) for d in space["dimensions"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # also a non-dict space
+        raise UsageError(f"{space_file}: unreadable space ({one_line(exc)})") from None
+    return {"model": space.get("model"), "hidden_size": space.get("hidden_size"), "dims": dims}
+
+
+def config_dimensions(model: str) -> list[Dimension]:
+    """The dimensions of ``configs/<model>.yaml``, in protocol order."""
+    from .config import load_search_config
+    from .models import MODELS
+
+    if model not in MODELS:
+        raise UsageError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
+    return load_search_config(model).space
+
+
+def resolve_source(
+    source: str | Path, model: str | None, hidden_size: int | None
+) -> tuple[Path, str, int | None, list[Dimension]]:
+    """(pickle to load, model, size, dimensions) for a sweep directory or a pickle."""
+    from .reference import parse_surrogate_name
+
+    source = Path(source)
+    if hidden_size is not None and hidden_size < 1:
+        raise UsageError(f"--hidden-size must be at least 1, got {hidden_size}")
+    if source.is_dir() or (
+        source.name == "surrogate.pk" and (source.parent / "space.json").is_file()
+    ):
+        directory = source if source.is_dir() else source.parent
+        space = read_space(directory)
+        for name, given, saved in (
+            ("--model", model, space["model"]),
+            ("--hidden-size", hidden_size, space["hidden_size"]),
+        ):
+            if given is not None and saved is not None and given != saved:
+                raise UsageError(f"{name} {given} contradicts {directory}/space.json ({saved})")
+        surrogate = directory / "surrogate.pk"
+        if not surrogate.is_file():
+            raise UsageError(f"{directory}: no surrogate.pk yet (the sweep has fitted no GP)")
+        return (
+            surrogate,
+            model or space["model"],
+            hidden_size or space["hidden_size"],
+            space["dims"],
+        )
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file or directory")
+    parsed = parse_surrogate_name(source) or (None, None)
+    model = model or parsed[0]
+    if model is None:
+        raise UsageError(
+            f"{source.name}: cannot tell the model from the file name "
+            "(expected <MODEL>_model_<H>.pk): pass --model"
+        )
+    return source, model, hidden_size or parsed[1], config_dimensions(model)
+
+
+# ---------------------------------------------------------------------------- result
+
+
+@dataclass
+class Optimum:
+    """The surrogate's optimum: grid point, optional refinement and skopt's estimate.
+
+    ``refined`` and ``expected_minimum`` are dicts with ``hparams``, ``p``,
+    ``objective``, ``predicted_count`` (``refined`` also ``resolution`` and
+    ``grid_point``), or None.
+    """
+
+    model: str
+    hidden_size: int | None
+    source: str
+    resolution: int
+    hparams: dict[str, float]  # without p
+    p: float  # unrounded
+    objective: float  # predicted p − 2·count
+    predicted_count: float
+    grid_point: list[float]  # normalised coordinates
+    refined: dict | None = None
+    expected_minimum: dict | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def describe_point(dims: Sequence[Dimension], values: dict[str, float], objective: float) -> dict:
+    """hparams (without p), p, objective and predicted count ``(p − objective)/2``."""
+    p = values["p"]
+    hparams = {k: v for k, v in values.items() if k != "p"}
+    return {
+        "hparams": hparams,
+        "p": p,
+        "objective": objective,
+        "predicted_count": (p - objective) / 2,
+    }
+
+
+def observed_targets(gp) -> np.ndarray:
+    """The objective values the GP was fitted on, undoing ``normalize_y``."""
+    y = np.asarray(gp.y_train_, float).ravel()
+    if getattr(gp, "normalize_y", False):
+        # scikit-learn renamed these (y_train_mean_ -> _y_train_mean); pickles hold either.
+        mean = getattr(gp, "_y_train_mean", getattr(gp, "y_train_mean_", 0.0))
+        std = getattr(gp, "_y_train_std", getattr(gp, "y_train_std_", 1.0))
+        y = y * np.asarray(std, float).ravel() + np.asarray(mean, float).ravel()
+    return y
+
+
+def skopt_expected_minimum(gp, dims: Sequence[Dimension]) -> dict | None:
+    """scikit-optimize's ``expected_minimum`` for ``gp``; None (with a warning line on
+    stderr) if it fails, e.g. on a pickle too old for the installed scikit-optimize."""
+    from skopt.space import Space
+    from skopt.utils import create_result, expected_minimum
+
+    try:
+        space = Space([d.to_skopt() for d in dims])
+        space.set_transformer("normalize")  # the GP's coordinates, as in skopt's Optimizer
+        x_iters = space.inverse_transform(np.asarray(gp.X_train_, float))
+        result = create_result(x_iters, observed_targets(gp), space=space, models=[gp])
+        x, fun = expected_minimum(result, n_random_starts=EXPECTED_MINIMUM_STARTS, random_state=0)
+    except Exception as exc:  # noqa: BLE001 - an optional extra must not sink the report
+        sys.stderr.write(f"warning: expected_minimum failed: {one_line(exc)}\n")
+        return None
+    values = {d.name: float(v) for d, v in zip(dims, x, strict=True)}
+    return describe_point(dims, values, float(fun))
+
+
+def chunk_size(gp) -> int:
+    """Points per prediction chunk for ``gp`` (see :data:`KERNEL_ENTRIES`)."""
+    return max(1000, min(MAX_CHUNK, KERNEL_ENTRIES // max(1, len(gp.X_train_))))
+
+
+def find_optimum(
+    source: str | Path,
+    model: str | None = None,
+    hidden_size: int | None = None,
+    resolution: int = DEFAULT_RESOLUTION,
+    refine: int | None = None,
+    progress: bool = True,
+) -> Optimum:
+    """The optimum of the surrogate of ``source`` (a sweep directory or a pickle).
+
+    Loads the one pickle ``source`` names (unpickling runs code: trusted files only).
+    Bad input raises :class:`~rnn_capacity.errors.UsageError`.
+    """
+    if resolution < 2:
+        raise UsageError(f"--resolution must be at least 2, got {resolution}")
+    if refine is not None and refine < 2:
+        raise UsageError(f"--refine must be at least 2, got {refine}")
+    path, model, hidden_size, dims = resolve_source(source, model, hidden_size)
+    if "p" not in [d.name for d in dims]:
+        raise UsageError(f"the search space of {model} has no dimension p")
+    gp = load_surrogate(path)
+    n_features = np.shape(gp.X_train_)[1]
+    if n_features != len(dims):
+        names = ", ".join(d.name for d in dims)
+        raise UsageError(
+            f"{path}: the surrogate has {n_features} dimensions, the space of {model} "
+            f"has {len(dims)} ({names})"
+        )
+
+    def predict(X: np.ndarray) -> np.ndarray:
+        return gp.predict(X)
+
+    point, value = grid_argmin(predict, len(dims), resolution, chunk_size(gp), progress)
+    best = describe_point(dims, decode(dims, point), value)
+    refined = None
+    if refine is not None:
+        r_point, r_value = refine_point(predict, point, refine)
+        refined = {"resolution": refine, **describe_point(dims, decode(dims, r_point), r_value)}
+        refined["grid_point"] = r_point.tolist()
+    return Optimum(
+        model=model,
+        hidden_size=hidden_size,
+        source=str(source),
+        resolution=resolution,
+        grid_point=point.tolist(),
+        refined=refined,
+        expected_minimum=skopt_expected_minimum(gp, dims),
+        **best,
+    )
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def format_point(label: str, point: dict) -> str:
+    values = "  ".join(f"{k}={v:.6g}" for k, v in {"p": point["p"], **point["hparams"]}.items())
+    return (
+        f"{label}: {values}  objective {point['objective']:.4f}  "
+        f"predicted count {point['predicted_count']:.2f}"
+    )
+
+
+def report_lines(opt: Optimum) -> list[str]:
+    size = f" H={opt.hidden_size}" if opt.hidden_size is not None else ""
+    lines = [f"{opt.model}{size}: surrogate {opt.source}"]
+    lines.append(format_point(f"grid optimum (res {opt.resolution})", opt.to_dict()))
+    if opt.refined is not None:
+        lines.append(format_point(f"refined (res {opt.refined['resolution']})", opt.refined))
+    if opt.expected_minimum is not None:
+        lines.append(format_point("skopt expected_minimum", opt.expected_minimum))
+    return lines
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog=PROG,
+        description=(
+            "Read the optimum off a GP surrogate: grid search of its predicted objective "
+            "(p - 2*count), as protocol.md. Unpickling runs code: only the file named "
+            "(SOURCE, or SOURCE/surrogate.pk) is loaded; load only surrogates you trust."
+        ),
+    )
+    p.add_argument(
+        "source",
+        metavar="SOURCE",
+        type=Path,
+        help="a sweep directory (space.json + surrogate.pk) or a surrogate "
+        "pickle, e.g. PC_RNN_HC_A_model_60.pk",
+    )
+    p.add_argument("--model", help="model name (default: from space.json or the file name)")
+    p.add_argument("--hidden-size", type=int, help="model size (default: as --model)")
+    p.add_argument(
+        "--resolution",
+        type=int,
+        default=DEFAULT_RESOLUTION,
+        help="grid points per dimension (default %(default)s)",
+    )
+    p.add_argument(
+        "--refine",
+        type=int,
+        metavar="R",
+        help="then search each axis alone on R points over [0, 1]",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the result as one JSON object on the last line"
+    )
+    return p
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opt = find_optimum(
+        args.source, args.model, args.hidden_size, args.resolution, args.refine, progress=True
+    )
+    print("\n".join(report_lines(opt)))
+    if args.json:
+        print(json.dumps(opt.to_dict(), allow_nan=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

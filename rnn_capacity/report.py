@@ -1,0 +1,545 @@
+"""``python -m rnn_capacity.report``: the study's headline figure and a report, from evaluations.
+
+Collects every ``evaluation.json`` (written by ``python -m rnn_capacity.evaluate``) below
+the given directories and writes, in ``--out``:
+
+* ``capacity.png`` / ``.svg``: the mean count at the optimum against the model size H, one
+  solid line per model with the seeds' standard deviation as error bars, and the original
+  study's surrogate-predicted count as a dashed line in the same colour;
+* ``trajectories_<model>.png`` / ``.svg``: generated against target trajectories of each
+  model's best evaluation (the one with the largest mean count), from its ``samples.npz``;
+* ``report.md``: a table model × size of our counts, their configuration and the original
+  study's numbers beside them, with the figures embedded.
+
+If two evaluations share a (model, size), the one with more seeds is kept (a warning says
+which). An existing report is never overwritten (``--force`` replaces it).
+
+    python -m rnn_capacity.report results/ --out report/
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import (
+    ArgumentParser,
+    UsageError,
+    check_directory,
+    cli_main,
+    ensure_directory,
+    one_line,
+)
+from .files import write_atomic
+
+__all__ = [
+    "best_per_model",
+    "build_report",
+    "collect",
+    "deduplicate",
+    "load_evaluation",
+    "model_colour",
+    "model_marker",
+    "model_order",
+    "ratio",
+    "reference_rows",
+    "table_rows",
+    "use_log_x",
+]
+
+PROG = "python -m rnn_capacity.report"
+FORMATS = ("png", "svg")
+# The sizes span more than this factor -> log x axis (the ESN's 1000-4000 beside H = 30-60).
+LOG_SPAN = 10.0
+# One colour and marker per model, in MODELS order: a model looks the same in every report,
+# whichever other models it holds. Fourteen models outnumber tab10, so the marker tells
+# apart colours that are close. No grey: grey draws the legend's line-style key.
+PALETTE = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]
+PALETTE += ["#000080", "#111111", "#008080", "#b8860b", "#d500f9"]
+MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "h", "p", "o", "s", "^", "D"]
+STYLE_KEY = "0.45"
+REQUIRED = {"model": str, "hidden_size": int, "p": int, "mean_count": float, "std_count": float}
+TEACHER_FORCED_NOTE = (
+    "A teacher-forced count measures one-step prediction from the true previous point, "
+    "not free generation: it cannot be compared with the other models' counts."
+)
+
+
+# ------------------------------------------------------------------------ collecting
+
+
+def model_order() -> list[str]:
+    """The registry's model names, in its order (imported late: the registry loads torch)."""
+    from .models import MODELS
+
+    return list(MODELS)
+
+
+def collect(dirs: Iterable[Path]) -> list[dict]:
+    """Every evaluation below ``dirs``, each with its directory under ``"directory"``."""
+    found: dict[Path, Path] = {}  # resolved -> as found: a file below two given dirs counts once
+    for d in map(Path, dirs):
+        if not d.is_dir():
+            raise UsageError(f"{d}: no such directory")
+        files = sorted(d.rglob("evaluation.json"))
+        if not files:
+            raise UsageError(f"{d}: no evaluation.json found below it")
+        for f in files:
+            found.setdefault(f.resolve(), f)
+    return [load_evaluation(f) for f in found.values()]
+
+
+def load_evaluation(path: Path) -> dict:
+    """One ``evaluation.json``, checked enough to be plotted; bad files name themselves."""
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{path}: not a readable evaluation ({exc})") from None
+    if not isinstance(ev, dict):
+        raise UsageError(f"{path}: not an evaluation (a JSON object is expected)")
+    for key, kind in REQUIRED.items():
+        value = ev.get(key)
+        # bool is an int in Python, and a count of True makes no sense.
+        ok = isinstance(value, (int, float) if kind is float else kind)
+        ok = ok and not isinstance(value, bool) and (kind is not float or math.isfinite(value))
+        if not ok:
+            raise UsageError(
+                f"{path}: not an evaluation ({key!r} missing or not a {kind.__name__})"
+            )
+    if ev["model"] not in model_order():
+        raise UsageError(f"{path}: unknown model {ev['model']!r}")
+    if not isinstance(ev.get("seeds", []), list) or not isinstance(ev.get("hparams", {}), dict):
+        raise UsageError(f"{path}: not an evaluation ('seeds' or 'hparams' malformed)")
+    return ev | {"directory": path.parent}
+
+
+def n_seeds(ev: dict) -> int:
+    return len(ev.get("seeds") or ev.get("counts") or [])
+
+
+def deduplicate(evaluations: list[dict]) -> tuple[list[dict], list[str]]:
+    """One evaluation per (model, size): the one with more seeds (the first found on a tie).
+
+    Returns the kept evaluations and one warning per dropped one."""
+    kept: dict[tuple[str, int], dict] = {}
+    warnings = []
+    for ev in evaluations:
+        key = (ev["model"], ev["hidden_size"])
+        old = kept.get(key)
+        if old is not None:
+            keep, drop = (ev, old) if n_seeds(ev) > n_seeds(old) else (old, ev)
+            warnings.append(
+                f"{key[0]} H={key[1]} is evaluated twice: keeping {keep['directory']} "
+                f"({n_seeds(keep)} seeds), ignoring {drop['directory']} ({n_seeds(drop)} seeds)"
+            )
+            ev = keep
+        kept[key] = ev
+    return sort_evaluations(list(kept.values())), warnings
+
+
+def sort_evaluations(evaluations: list[dict]) -> list[dict]:
+    order = {m: i for i, m in enumerate(model_order())}
+    return sorted(evaluations, key=lambda e: (order[e["model"]], e["hidden_size"]))
+
+
+def best_per_model(evaluations: list[dict]) -> dict[str, dict]:
+    """Each model's evaluation with the largest mean count (the smaller H on a tie)."""
+    best: dict[str, dict] = {}
+    for ev in sort_evaluations(evaluations):
+        if ev["model"] not in best or ev["mean_count"] > best[ev["model"]]["mean_count"]:
+            best[ev["model"]] = ev
+    return best
+
+
+def reference_rows(models: Iterable[str]) -> dict[str, list]:
+    """The original study's rows of ``models``, by model, in order of size."""
+    from .reference import load_reference
+
+    wanted = set(models)
+    rows: dict[str, list] = {}
+    for r in sorted(load_reference(), key=lambda r: r.size):
+        if r.model in wanted:
+            rows.setdefault(r.model, []).append(r)
+    return rows
+
+
+# ------------------------------------------------------------------------- the table
+
+
+def ratio(mean_count: float, predicted: float | None, p: int) -> float | None:
+    """Our count over what the original predicts is reachable here: its predicted count,
+    capped at our p (no more than p sequences can be learned when p are asked for)."""
+    if predicted is None:
+        return None
+    reachable = min(predicted, p)
+    return mean_count / reachable if reachable > 0 else None
+
+
+def format_number(x: float) -> str:
+    return f"{x:.4g}"
+
+
+def format_hparams(hparams: dict) -> str:
+    if not hparams:
+        return "—"
+    return ", ".join(
+        f"{k}={format_number(v) if isinstance(v, float) else v}" for k, v in hparams.items()
+    )
+
+
+def format_source(source: dict | None) -> str:
+    kind = (source or {}).get("kind")
+    return {"reference": "original optimum", "sweep": "our sweep", "set": "by hand"}.get(
+        kind, kind or "—"
+    )
+
+
+def table_rows(evaluations: list[dict], reference: dict[str, list] | None = None) -> list[dict]:
+    """One row per evaluation: our numbers, and the original study's at that (model, size)
+    when ``reference`` (from :func:`reference_rows`) has them."""
+    rows = []
+    for ev in sort_evaluations(evaluations):
+        ref = next(
+            (r for r in (reference or {}).get(ev["model"], []) if r.size == ev["hidden_size"]),
+            None,
+        )
+        predicted = ref.surrogate_predicted_count if ref else None
+        rows.append(
+            {
+                "model": ev["model"],
+                "hidden_size": ev["hidden_size"],
+                "mean_count": ev["mean_count"],
+                "std_count": ev["std_count"],
+                "n_seeds": n_seeds(ev),
+                "p": ev["p"],
+                "hparams": ev.get("hparams") or {},
+                "initial_states": "learned" if ev.get("learn_initial_state") else "fixed",
+                "settings": ev.get("settings") or {},
+                "teacher_forced_count": bool(ev.get("teacher_forced_count")),
+                "source": format_source(ev.get("source")),
+                "original_predicted": predicted,
+                "original_best_observed": ref.best_observed_count if ref else None,
+                "ratio": ratio(ev["mean_count"], predicted, ev["p"]),
+                "data": ev.get("data"),
+                "directory": ev["directory"],
+            }
+        )
+    return rows
+
+
+def markdown_table(rows: list[dict], reference: bool) -> list[str]:
+    head = ["model", "H", "count (mean ± std)", "seeds", "p", "hyperparameters"]
+    head += ["initial states", "settings", "configuration"]
+    if reference:
+        head += ["original predicted", "original best observed", "ours / min(orig. pred., p)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def maybe(x, fmt="{:.1f}"):
+        return "—" if x is None else fmt.format(x)
+
+    for r in rows:
+        mark = " †" if r["teacher_forced_count"] else ""
+        cells = [
+            f"`{r['model']}`",
+            str(r["hidden_size"]),
+            f"{r['mean_count']:.1f} ± {r['std_count']:.1f}{mark}",
+            str(r["n_seeds"]),
+            str(r["p"]),
+            format_hparams(r["hparams"]),
+            r["initial_states"],
+            format_hparams(r["settings"]),
+            r["source"],
+        ]
+        if reference:
+            cells += [maybe(r["original_predicted"]), maybe(r["original_best_observed"])]
+            cells += [maybe(r["ratio"], "{:.2f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def relative(path: Path, start: Path) -> str:
+    """``path`` as seen from ``start`` with '/' separators (links in markdown)."""
+    return Path(os.path.relpath(path.resolve(), start.resolve())).as_posix()
+
+
+def markdown(
+    rows: list[dict],
+    out: Path,
+    reference: bool,
+    trajectories: dict[str, dict],
+    warnings: list[str],
+) -> str:
+    lines = ["# Sequence-generation capacity: count at the optimum", ""]
+    lines += ["![count at the optimum against model size](capacity.png)", ""]
+    overlay = ", dashed: the original study's surrogate prediction" if reference else ""
+    lines += [
+        f"Solid: this package (mean ± std over the evaluation seeds){overlay} "
+        "([SVG](capacity.svg)).",
+        "",
+    ]
+    lines += markdown_table(rows, reference)
+    lines.append("")
+    if any(r["teacher_forced_count"] for r in rows):
+        lines += [f"† teacher-forced count. {TEACHER_FORCED_NOTE}", ""]
+    if reference:
+        lines += [
+            "The original study's numbers were measured on its own data set; on other data "
+            "they differ, so the ratio is a comparison, not a test. Our count cannot exceed p, "
+            "hence the ratio's min(original predicted, p).",
+            "",
+        ]
+    if trajectories:
+        lines += ["## Generated vs target trajectories", ""]
+        lines += ["Each model's best evaluation (largest mean count), its first seed.", ""]
+        for model, ev in trajectories.items():
+            mode = " (teacher-forced count)" if ev.get("teacher_forced_count") else ""
+            title = f"`{model}` H={ev['hidden_size']}, p={ev['p']}: count "
+            title += f"{ev['mean_count']:.1f} ± {ev['std_count']:.1f}{mode}"
+            name = f"trajectories_{model}"
+            lines += [f"### {title}", "", f"![{model}]({name}.png)", f"([SVG]({name}.svg))", ""]
+    lines += ["## Evaluations", ""]
+    for r in rows:
+        where = relative(r["directory"], out)
+        lines.append(
+            f"- `{r['model']}` H={r['hidden_size']}: [{where}]({where}/evaluation.json), "
+            f"data: {r['data'] or 'built-in'}"
+        )
+    lines += [f"- warning: {w}" for w in warnings]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def model_colour(model: str) -> str:
+    """A stable colour per model: its place in the registry, whatever else is plotted."""
+    return PALETTE[model_order().index(model) % len(PALETTE)]
+
+
+def model_marker(model: str) -> str:
+    return MARKERS[model_order().index(model) % len(MARKERS)]
+
+
+def use_log_x(sizes: Iterable[float]) -> bool:
+    sizes = [s for s in sizes if s > 0]
+    return bool(sizes) and max(sizes) / min(sizes) > LOG_SPAN
+
+
+def teacher_forced_label(evs: list[dict]) -> str:
+    forced = [e["hidden_size"] for e in evs if e.get("teacher_forced_count")]
+    if not forced:
+        return ""
+    if len(forced) == len(evs):
+        return " (teacher-forced count)"
+    return f" (teacher-forced count at H={', '.join(map(str, forced))})"
+
+
+def capacity_figure(evaluations: list[dict], reference: dict[str, list] | None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_model: dict[str, list[dict]] = {}
+    for ev in sort_evaluations(evaluations):
+        by_model.setdefault(ev["model"], []).append(ev)
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    sizes: set[int] = set()
+    for model, evs in by_model.items():
+        sizes |= plot_model(ax, model, evs, (reference or {}).get(model, []))
+    set_size_axis(ax, sorted(sizes))
+    ax.set_xlabel("hidden units H")
+    ax.set_ylabel("sequences learned (mean count at the optimum)")
+    # From 0, with a sliver below it so that a point at count 0 is not cut in half.
+    ax.set_ylim(-0.015 * ax.get_ylim()[1], ax.get_ylim()[1])
+    ax.grid(True, alpha=0.3)
+    ax.set_title("Sequence-generation capacity against model size")
+    # Outside the axes: a legend inside would hide some model's points.
+    ax.legend(handles=legend_handles(ax, reference), loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def plot_model(ax, model: str, evs: list[dict], refs: list) -> set[int]:
+    """Our counts (solid, error bars) and the original's prediction (dashed); the sizes."""
+    colour, marker = model_colour(model), model_marker(model)
+    x = [e["hidden_size"] for e in evs]
+    ax.errorbar(
+        x, [e["mean_count"] for e in evs], yerr=[e["std_count"] for e in evs],
+        fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
+        zorder=3, label=model + teacher_forced_label(evs),
+    )  # fmt: skip
+    if refs:
+        ax.plot(
+            [r.size for r in refs], [r.surrogate_predicted_count for r in refs], "--",
+            marker=marker, mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
+        )  # fmt: skip
+    return set(x) | {r.size for r in refs}
+
+
+def legend_handles(ax, reference) -> list:
+    """One entry per model, then the line styles once (not a second entry per model)."""
+    from matplotlib.lines import Line2D
+
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Line2D([], [], color=STYLE_KEY, lw=1.8, label="solid: this package (± std)"))
+    if reference:
+        label = "dashed: original study\n(surrogate-predicted count)"
+        handles.append(Line2D([], [], color=STYLE_KEY, lw=1.4, ls="--", label=label))
+    return handles
+
+
+def set_size_axis(ax, sizes: list[int]) -> None:
+    """Ticks at the sizes plotted; log scale when they span more than :data:`LOG_SPAN`."""
+    from matplotlib.ticker import NullFormatter, NullLocator, ScalarFormatter
+
+    if use_log_x(sizes):
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(sizes)
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    # 3000 and 4000 sit close on a log axis: smaller labels keep them apart.
+    ax.tick_params(axis="x", labelsize=8)
+
+
+def trajectories_figure(ev: dict, samples: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .evaluate import SAMPLES, plot_trajectories
+
+    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
+    n = min(SAMPLES, samples["generated"].shape[1])
+    plot_trajectories(
+        axes.flat,
+        samples["generated"][:, :n],
+        samples["targets"][:, :n],
+        samples["errors"][:n],
+        float(samples["threshold"]),
+    )
+    mode = " (teacher-forced count)" if ev.get("teacher_forced_count") else ""
+    seed = f", seed {ev['seeds'][0]}" if ev.get("seeds") else ""
+    fig.suptitle(
+        f"{ev['model']} H={ev['hidden_size']} p={ev['p']}{seed}: generated vs target{mode}\n"
+        f"count {ev['mean_count']:.1f} ± {ev['std_count']:.1f} over {n_seeds(ev)} seeds",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    return fig
+
+
+def load_samples(ev: dict) -> dict | None:
+    """The evaluation's ``samples.npz``, or None if it has none (a warning says so)."""
+    from .evaluate import SAMPLES
+
+    path = ev["directory"] / "samples.npz"
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as npz:
+            samples = {k: npz[k] for k in ("generated", "targets", "errors", "threshold")}
+    # A .npy (no context manager), a torn zip, pickled data or a missing array.
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+        raise UsageError(f"{path}: not readable samples ({one_line(exc)})") from None
+    g, t, e = samples["generated"], samples["targets"], samples["errors"]
+    n = min(SAMPLES, g.shape[1]) if g.ndim == 3 else 0
+    if n < 1 or g.shape[-1] != 2 or g.shape != t.shape or e.ndim != 1 or len(e) < n:
+        raise UsageError(
+            f"{path}: expected generated and targets of shape (T, n, 2) and n errors, got "
+            f"{g.shape}, {t.shape} and {e.shape}"
+        )
+    return samples
+
+
+def save_figure(fig, stem: Path) -> list[Path]:
+    """The figure as PNG and SVG, each written atomically."""
+    from .evaluate import save
+
+    paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
+    for path in paths:
+        save(fig, path)  # save() closes the figure; savefig before close is all it needs
+    return paths
+
+
+# -------------------------------------------------------------------------- building
+
+
+def build_report(dirs: list[Path], out: Path, reference: bool = True, force: bool = False) -> dict:
+    """Write the report of the evaluations below ``dirs`` into ``out`` (see the module doc).
+
+    Everything is read and checked before anything is written. Returns ``{"files": [...]
+    written, "warnings": [...], "evaluations": [...] kept, "trajectories": {model:
+    evaluation}}``. ``force`` replaces an existing report."""
+    out = Path(out)
+    evaluations, warnings = deduplicate(collect(dirs))
+    if (out / "report.md").exists() and not force:
+        raise UsageError(f"{out} already holds a report.md: pass --force or another --out")
+    check_directory(out, "output directory")
+    refs = reference_rows(e["model"] for e in evaluations) if reference else None
+    best = {}
+    samples = {}
+    for model, ev in best_per_model(evaluations).items():
+        s = load_samples(ev)
+        if s is None:
+            warnings.append(f"{ev['directory']} has no samples.npz: no trajectory plot of {model}")
+            continue
+        best[model], samples[model] = ev, s
+    ensure_directory(out, "output directory")
+    files = save_figure(capacity_figure(evaluations, refs), out / "capacity")
+    for model, ev in best.items():
+        files += save_figure(trajectories_figure(ev, samples[model]), out / f"trajectories_{model}")
+    remove_stale_trajectories(out, best)
+    # report.md last: it links the figures, and its presence marks a finished report.
+    rows = table_rows(evaluations, refs)
+    text = markdown(rows, out, reference, best, warnings)
+    write_atomic(out / "report.md", text.encode("utf-8"))
+    files.append(out / "report.md")
+    return {"files": files, "warnings": warnings, "evaluations": evaluations, "trajectories": best}
+
+
+def remove_stale_trajectories(out: Path, best: dict) -> None:
+    """After --force: plots of models no longer in the report would be mistaken for its own."""
+    keep = {f"trajectories_{m}.{fmt}" for m in best for fmt in FORMATS}
+    for path in out.glob("trajectories_*"):
+        if path.suffix.lstrip(".") in FORMATS and path.name not in keep:
+            path.unlink()
+
+
+# ------------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("dirs", nargs="+", type=Path, metavar="RESULTS_DIR",
+                   help="directories searched recursively for evaluation.json")  # fmt: skip
+    p.add_argument("--out", type=Path, default=Path("report"), help="default: report/")
+    p.add_argument("--force", action="store_true", help="replace an existing report")
+    p.add_argument(
+        "--no-reference", dest="reference", action="store_false",
+        help="leave out the original study's numbers",
+    )  # fmt: skip
+    return p
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    result = build_report(args.dirs, args.out, reference=args.reference, force=args.force)
+    for w in result["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    for path in result["files"]:
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

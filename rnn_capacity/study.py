@@ -1,0 +1,249 @@
+"""``python -m rnn_capacity.study``: the whole study in one command.
+
+For every (model, size) — by default every model of the registry at the sizes its
+config lists (protocol.md: H ∈ {30, 40, 60}; the ESN 1000–4000) — three stages, then
+the report:
+
+1. **sweep** — the Bayesian search (``rnn_capacity.sweep``) in ``<out>/sweeps/<model>_<H>/``;
+2. **optimum** — the grid optimum of its surrogate (``rnn_capacity.optimum``),
+   ``<out>/evaluations/<model>_<H>/optimum.json``;
+3. **evaluation** — S seeds at that optimum (``rnn_capacity.evaluate``),
+   ``<out>/evaluations/<model>_<H>/evaluation.json`` and its plots;
+4. **report** — ``<out>/report/``: the figure of count against size for every model,
+   beside the original study's (``rnn_capacity.report``).
+
+Resumable at every stage: a finished stage (a sweep with all its calls, an
+``optimum.json``, an ``evaluation.json``) is not redone, an unfinished sweep is resumed,
+so a killed study continues where it stopped by running the same command again.
+One overall progress bar (in training iterations, with an ETA) sits above the bar of the
+stage at work.
+
+Presets: ``paper`` is protocol.md (each model's ``paper`` sweep preset: 300 calls, 500
+for the ESN, 2 tries, 3000 iterations; 10 evaluation seeds; optimum on the res-50
+grid) — days of CPU for the whole study; ``quick`` is a demonstration (8 calls of 300
+iterations, learned initial states, 3 evaluation seeds) that runs a few models and sizes
+in minutes.
+
+    python -m rnn_capacity.study --preset quick --models pc_rnn_hc_a gru --sizes 30 60
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import load_search_config
+from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
+from .files import write_json
+from .models import MODELS
+
+PROG = "python -m rnn_capacity.study"
+# Sweep flags and evaluation settings per preset; explicit flags override them.
+PRESETS: dict[str, dict] = {
+    "paper": dict(sweep_preset="paper", calls=None, iterations=None, seeds=10, resolution=50),
+    "quick": dict(sweep_preset="quick", calls=8, iterations=300, seeds=3, resolution=25),
+}
+
+
+@dataclass
+class Cell:
+    """One (model, size) of the study and where its stages write."""
+
+    model: str
+    hidden_size: int
+    root: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}_{self.hidden_size}"
+
+    @property
+    def sweep_dir(self) -> Path:  # its name is the sweep's TensorBoard group
+        return self.root / "sweeps" / self.name
+
+    @property
+    def evaluation_dir(self) -> Path:
+        return self.root / "evaluations" / self.name
+
+    @property
+    def optimum_file(self) -> Path:
+        return self.evaluation_dir / "optimum.json"
+
+
+def sweep_argv(cell: Cell, opts: dict, log_dir: Path, data: str | None, resume: bool) -> list:
+    argv = ["--model", cell.model, "--hidden-size", str(cell.hidden_size)]
+    argv += ["--preset", opts["sweep_preset"], "--out", str(cell.sweep_dir)]
+    argv += ["--log-dir", str(log_dir), "--seed", str(opts["seed"])]
+    for flag in ("calls", "iterations", "tries", "batch_size", "initial_points"):
+        if opts.get(flag) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(opts[flag])]
+    argv += ["--data", data] if data else []
+    return argv + (["--resume"] if resume else [])
+
+
+def sweep_settings(cell: Cell, opts: dict, log_dir: Path, data: str | None):
+    """The sweep's settings, resuming a sweep that was started before."""
+    from .sweep import build_parser, resolve_settings
+
+    resume = (cell.sweep_dir / "space.json").is_file()
+    args = build_parser().parse_args(sweep_argv(cell, opts, log_dir, data, resume))
+    return resolve_settings(args)
+
+
+def sweep_done(cell: Cell, calls: int) -> bool:
+    try:
+        summary = json.loads((cell.sweep_dir / "summary.json").read_text())
+        return summary["calls_done"] >= calls and (cell.sweep_dir / "convergence.png").is_file()
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def stage_costs(settings, seeds: int) -> tuple[int, int]:
+    """Training iterations of a cell's sweep and of its evaluation (progress units)."""
+    sweep = settings.calls * settings.tries * settings.iterations
+    return sweep, seeds * settings.iterations
+
+
+def run_cell(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
+    """Sweep, optimum and evaluation of one cell, skipping the stages already done."""
+    from .evaluate import evaluate, sweep_plan
+    from .optimum import find_optimum
+    from .sweep import run_sweep
+
+    settings, config = sweep_settings(cell, opts, log_dir, data)
+    sweep_cost, eval_cost = stage_costs(settings, opts["seeds"])
+    if not sweep_done(cell, settings.calls):
+        bar.set_description(f"{cell.name}: sweep")
+        run_sweep(settings, config)
+    bar.update(sweep_cost)
+
+    if not cell.optimum_file.is_file():
+        bar.set_description(f"{cell.name}: optimum")
+        opt = find_optimum(cell.sweep_dir, resolution=opts["resolution"], progress=False)
+        ensure_directory(cell.evaluation_dir, "evaluation directory")
+        write_json(cell.optimum_file, opt.to_dict())
+    optimum = json.loads(cell.optimum_file.read_text())
+
+    if not (cell.evaluation_dir / "evaluation.json").is_file():
+        bar.set_description(f"{cell.name}: evaluation")
+        plan = sweep_plan(cell.sweep_dir, opts["resolution"], progress=False, optimum=optimum)
+        seeds = list(range(opts["seeds"]))
+        evaluate(
+            plan, seeds, cell.evaluation_dir, log_dir, f"{cell.name}_evaluation", progress=False
+        )
+    bar.update(eval_cost)
+
+
+def cells_of(models: list[str], sizes: list[int] | None, root: Path) -> list[Cell]:
+    cells = []
+    for model in models:
+        for h in sizes or load_search_config(model).sizes:
+            cells.append(Cell(model, h, root))
+    return cells
+
+
+def run_study(
+    cells: list[Cell], opts: dict, out: Path, log_dir: Path, data: str | None = None
+) -> dict:
+    """Every cell's stages, then the report; returns what the report wrote."""
+    from tqdm.auto import tqdm
+
+    from .report import build_report
+
+    costs = [stage_costs(sweep_settings(c, opts, log_dir, data)[0], opts["seeds"]) for c in cells]
+    total = sum(a + b for a, b in costs)
+    start = time.perf_counter()
+    with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
+        for cell in cells:
+            run_cell(cell, opts, log_dir, data, bar)
+        bar.set_description("study: report")
+    written = build_report([out / "evaluations"], out / "report", force=True)
+    write_json(
+        out / "study.json",
+        {
+            "cells": [c.name for c in cells],
+            "options": opts,
+            "report": str(out / "report"),
+            "seconds_this_run": round(time.perf_counter() - start, 1),
+        },
+    )
+    return written
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
+    p.add_argument("--preset", choices=list(PRESETS), default="quick", help="default: quick")
+    p.add_argument("--models", nargs="+", help=f"default: all ({', '.join(MODELS)})")
+    p.add_argument("--sizes", type=int, nargs="+", help="default: each model's config sizes")
+    p.add_argument("--out", type=Path, default=Path("results/study"), help="study directory")
+    p.add_argument("--log-dir", type=Path, help="TensorBoard root (default <out>/lightning_logs)")
+    p.add_argument("--data", default=None, help="trajectory file (default: the built-in one)")
+    p.add_argument("--seed", type=int, default=0, help="seeds every sweep")
+    for flag, text in [
+        ("--calls", "configurations per sweep"),
+        ("--iterations", "training steps per measurement"),
+        ("--tries", "measurements per configuration"),
+        ("--batch-size", "configurations trained at once"),
+        ("--seeds", "evaluation seeds at the optimum"),
+        ("--resolution", "grid resolution of the optimum"),
+    ]:
+        p.add_argument(flag, type=int, help=text)
+    return p
+
+
+def resolve(args) -> tuple[list[Cell], dict]:
+    models = args.models or list(MODELS)
+    for m in models:
+        if m not in MODELS:
+            raise UsageError(f"--models: unknown model {m!r}; known models: {', '.join(MODELS)}")
+    if len(set(models)) != len(models):
+        raise UsageError("--models: a model is named twice")
+    for h in args.sizes or []:
+        if not 1 <= h <= 100_000:
+            raise UsageError(f"--sizes: {h} out of range: 1..100000")
+    opts = dict(PRESETS[args.preset]) | {"seed": args.seed}
+    for name in ("calls", "iterations", "tries", "batch_size", "seeds", "resolution"):
+        value = getattr(args, name)
+        if value is not None:
+            low = 2 if name == "resolution" else 1
+            if value < low:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
+            opts[name] = value
+    if args.seed < 0:
+        raise UsageError(f"--seed must be non-negative, got {args.seed}")
+    if opts["calls"] is not None:
+        # The optimum needs a fitted surrogate: at least one GP point after the random ones
+        # (the sweep's presets draw 5 or 10 random points after x0).
+        opts["initial_points"] = max(0, min(5, opts["calls"] - 2))
+    return cells_of(models, args.sizes, args.out), opts
+
+
+@cli_main
+def main(argv=None) -> int:
+    from .measure import quiet_lightning
+    from .sweep import Interrupted
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    cells, opts = resolve(args)
+    ensure_directory(args.out, "study directory")
+    quiet_lightning()
+    log_dir = args.log_dir or args.out / "lightning_logs"
+    try:
+        written = run_study(cells, opts, args.out, log_dir, args.data)
+    except (Interrupted, KeyboardInterrupt):
+        again = shlex.join([*PROG.split(), *argv])
+        sys.stderr.write(f"interrupted: finished stages are kept; continue with: {again}\n")
+        return 130
+    print(f"study of {len(cells)} (model, size) cells done; report in {args.out / 'report'}")
+    for path in written.get("files", []):
+        print(f"  {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

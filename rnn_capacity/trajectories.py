@@ -1,0 +1,387 @@
+"""The benchmark's trajectories: reproducible generators and a loader (numpy only).
+
+The original study used 250 hand-drawn 2-D trajectories of 1200 points each
+(``hard_trajectories_250.pk``, not distributed). This package ships its own data set of
+the same form, ``data/trajectories_250.npy``, made by :func:`generate_polylines`
+(constant-speed polylines, the look of the original's published example; see the
+README's "Reproduction"); :func:`generate_trajectories` makes the earlier smooth spline
+scribbles. Users who own the original pickle can load it with :func:`load_trajectories`.
+
+The benchmark keeps every 20th point, giving time-major arrays of shape (T=60, N=250, 2).
+This module imports numpy only; the Lightning data module is in :mod:`rnn_capacity.data`.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from rnn_capacity.errors import UsageError, one_line
+from rnn_capacity.paths import shipped
+
+__all__ = [
+    "DEFAULT_DATA",
+    "DEFAULT_STYLE",
+    "N_TRAJECTORIES",
+    "POINTS",
+    "RAW_SHAPE",
+    "STYLES",
+    "SUBSAMPLE",
+    "character",
+    "generate_polylines",
+    "generate_trajectories",
+    "load_trajectories",
+    "read_raw_trajectories",
+    "step_lengths",
+    "turning_angles",
+]
+
+#: The data set shipped with the package (repository root / data /).
+DEFAULT_DATA = shipped("data") / "trajectories_250.npy"
+
+N_TRAJECTORIES = 250  # trajectories in a data set
+POINTS = 1200  # recorded points per trajectory
+SUBSAMPLE = 20  # the benchmark keeps every 20th point ...
+STEPS = POINTS // SUBSAMPLE  # ... so T = 60 time steps
+RAW_SHAPE = (N_TRAJECTORIES, POINTS, 2)
+
+_PICKLE_SUFFIXES = (".pk", ".pkl")
+# --------------------------------------------------------------------------------------
+# Generator
+# --------------------------------------------------------------------------------------
+#
+# Bit-for-bit reproducibility: the shipped file must be regenerated exactly on any
+# machine, so the generator uses only operations IEEE-754 rounds exactly (+ - * /,
+# sqrt, comparisons, integer arithmetic, element-wise numpy ops, cumsum) and uniform
+# draws from numpy's PCG64 generator. No sin/cos/exp/log, no normal draws, no BLAS, no
+# numpy reductions (their summation order may depend on the CPU's SIMD width).
+
+
+def _bspline(control: np.ndarray, points: int) -> np.ndarray:
+    """Sample a uniform cubic B-spline with control points ``control`` (m, 2) at ``points``
+    equally spaced parameter values covering its m - 3 segments.
+
+    A B-spline stays inside the convex hull of its control points (the basis weights are
+    non-negative and sum to one), which is what keeps the paths inside the box.
+    """
+    segments = len(control) - 3
+    # Integer arithmetic for the segment index and fraction, so no rounding decides which
+    # segment a sample falls in.
+    num = np.arange(points, dtype=np.int64) * segments
+    seg = num // points
+    t = (num - seg * points).astype(np.float64) / points
+    t = t[:, None]
+    t2 = t * t
+    t3 = t2 * t
+    s = 1.0 - t
+    # Uniform cubic B-spline basis; written as explicit products so the order of the
+    # floating-point operations is fixed.
+    b0 = s * s * s / 6.0
+    b1 = (3.0 * t3 - 6.0 * t2 + 4.0) / 6.0
+    b2 = (-3.0 * t3 + 3.0 * t2 + 3.0 * t + 1.0) / 6.0
+    b3 = t3 / 6.0
+    return b0 * control[seg] + b1 * control[seg + 1] + b2 * control[seg + 2] + b3 * control[seg + 3]
+
+
+def _control_walk(
+    rng: np.random.Generator,
+    count: int,
+    box: float,
+    hop: tuple[float, float],
+    persistence: float,
+    pull: float,
+) -> np.ndarray:
+    """A random walk of ``count`` control points in the square [-box, box]^2.
+
+    Hop lengths are uniform in [hop[0], hop[1]]. A hop's direction is the sum of
+    ``persistence`` times the previous hop's unit direction (a pen's momentum: larger =
+    gentler turns), a random vector uniform in the unit disc, and ``-pull * x / box``, a
+    pull towards the centre that makes the pen curve back before it reaches the edge
+    (the paths loop around and cross themselves instead of running along the walls).
+    A point that still leaves the box is reflected back in at the wall.
+
+    Directions are normalised with sqrt (exactly rounded); the disc is sampled by
+    rejection from its enclosing square, so no sin/cos is needed.
+    """
+    pts = np.empty((count, 2))
+    pts[0] = box * (2.0 * rng.random(2) - 1.0)
+    heading = np.zeros(2)  # unit direction of the previous hop (none yet)
+    for i in range(1, count):
+        while True:
+            u = 2.0 * rng.random(2) - 1.0
+            v = persistence * heading + u - (pull / box) * pts[i - 1]
+            r2 = v[0] * v[0] + v[1] * v[1]
+            if u[0] * u[0] + u[1] * u[1] <= 1.0 and r2 > 1e-12:
+                break
+        length = hop[0] + (hop[1] - hop[0]) * rng.random()
+        p = pts[i - 1] + (length / np.sqrt(r2)) * v
+        for j in range(2):  # reflect at the walls until inside
+            while p[j] > box or p[j] < -box:
+                p[j] = 2.0 * box - p[j] if p[j] > box else -2.0 * box - p[j]
+        pts[i] = p
+        d = p - pts[i - 1]
+        norm = np.sqrt(d[0] * d[0] + d[1] * d[1])
+        heading = d / norm if norm > 0.0 else np.zeros(2)
+    return pts
+
+
+def generate_trajectories(
+    seed: int = 0,
+    n: int = N_TRAJECTORIES,
+    points: int = POINTS,
+    *,
+    n_control: int | tuple[int, int] = (75, 85),
+    box: float = 1.2,
+    hop: tuple[float, float] = (0.25, 0.6),
+    persistence: float = 0.3,
+    pull: float = 1.0,
+    tremor: float = 0.05,
+    tremor_control: int = 48,
+) -> np.ndarray:
+    """Generate ``n`` smooth, hand-drawn-looking 2-D scribbles, float32 (n, points, 2).
+
+    Each path is a uniform cubic B-spline through a random walk of control points in
+    the square [-box, box]^2 (see :func:`_control_walk`), plus a small low-frequency
+    "tremor": a second B-spline through ``tremor_control`` control points drawn uniformly
+    in [-tremor, tremor]^2. Values therefore stay within ±(box + tremor).
+
+    Path i uses its own random stream, ``default_rng([seed, i])``, so the first k paths
+    do not depend on ``n``. The result is bit-for-bit identical on every machine (only
+    exactly rounded operations are used); :data:`DEFAULT_DATA` is this function's output
+    for the default arguments. (NumPy does not formally promise the same random streams
+    across its versions; tests/test_data.py compares against the shipped file, so a
+    change would show up there.)
+
+    With the defaults, the kept points (every 20th) lie in about [-1.2, 1.2], are on
+    average ~0.37 apart (10th-90th percentile 0.18-0.54), and each path wanders and
+    crosses itself many times. The defaults were tuned (bench/calibrate.py) so that the
+    benchmark finds these data about as hard as the original hand-drawn ones.
+
+    Difficulty knobs (keyword-only):
+        n_control: control points per path (an int, or an inclusive (low, high) range
+            drawn per path). The path has n_control - 3 spline segments, roughly one
+            turn each: more control points, more turns and a longer, faster path.
+        box: half-width of the square holding the control points.
+        hop: (min, max) distance between consecutive control points; with n_control
+            sets how far the pen travels, hence the step length between kept points.
+        persistence: how much each hop keeps the previous hop's direction (0 = random
+            turns, 1 = moderate, >= 2 = smooth, nearly periodic loops).
+        pull: strength of the pull towards the centre (0 = none: only the walls turn
+            the pen).
+        tremor: amplitude of the low-frequency wobble added to every path (0 = none).
+        tremor_control: control points of the wobble; more = higher frequency.
+    """
+    if n < 1 or points < 2:
+        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
+    lo, hi = (n_control, n_control) if np.ndim(n_control) == 0 else n_control
+    if not 4 <= lo <= hi:
+        raise ValueError(f"n_control must be >= 4 (and low <= high), got {n_control!r}")
+    if not 0.0 <= hop[0] <= hop[1] or hop[1] <= 0.0:
+        raise ValueError(f"hop must satisfy 0 <= min <= max, max > 0; got {hop!r}")
+    if box <= 0.0 or persistence < 0.0 or pull < 0.0 or tremor < 0.0:
+        raise ValueError("box must be > 0 and persistence, pull, tremor >= 0")
+    if tremor_control < 4:
+        raise ValueError(f"tremor_control must be >= 4, got {tremor_control}")
+
+    out = np.empty((n, points, 2))
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        count = int(rng.integers(lo, hi + 1))
+        path = _bspline(_control_walk(rng, count, box, hop, persistence, pull), points)
+        wobble = tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0)
+        out[i] = path + _bspline(wobble, points)
+    # Explicit little-endian float32 so np.save writes the same bytes everywhere.
+    return out.astype("<f4")
+
+
+def _unit_direction(rng: np.random.Generator) -> np.ndarray:
+    """A direction uniform on the circle: a point uniform in the unit disc (rejection
+    from its square), normalised with sqrt — no sin/cos, so exactly rounded."""
+    while True:
+        u = 2.0 * rng.random(2) - 1.0
+        r2 = u[0] * u[0] + u[1] * u[1]
+        if 1e-12 < r2 <= 1.0:
+            return u / np.sqrt(r2)
+
+
+def _polyline_vertices(
+    rng: np.random.Generator, count: int, start: float, box: float, run: tuple[float, float]
+) -> np.ndarray:
+    """``count`` vertices: the first uniform in [-start, start]^2, each next one at a
+    uniform direction and a distance uniform in ``run`` from the previous one, both
+    redrawn until the vertex falls inside [-box, box]^2."""
+    pts = np.empty((count, 2))
+    pts[0] = start * (2.0 * rng.random(2) - 1.0)
+    for i in range(1, count):
+        while True:
+            length = run[0] + (run[1] - run[0]) * rng.random()
+            p = pts[i - 1] + length * _unit_direction(rng)
+            if -box <= p[0] <= box and -box <= p[1] <= box:
+                break
+        pts[i] = p
+    return pts
+
+
+def _along(vertices: np.ndarray, points: int) -> np.ndarray:
+    """``points`` points at equal arc length along the polyline (first to last vertex)."""
+    d = np.diff(vertices, axis=0)
+    seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # (V-1,)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])  # sequential sums: exactly reproducible
+    s = np.arange(points, dtype=np.float64) * cum[-1] / (points - 1)
+    i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
+    frac = np.where(seg[i] > 0.0, (s - cum[i]) / np.where(seg[i] > 0.0, seg[i], 1.0), 0.0)
+    return vertices[i] + frac[:, None] * d[i]
+
+
+def generate_polylines(
+    seed: int = 0,
+    n: int = N_TRAJECTORIES,
+    points: int = POINTS,
+    *,
+    vertices: int | tuple[int, int] = (35, 45),
+    run: tuple[float, float] = (0.1, 0.8),
+    start: float = 0.5,
+    box: float = 1.1,
+    tremor: float = 0.0,
+    tremor_control: int = 48,
+) -> np.ndarray:
+    """Generate ``n`` constant-speed polylines, float32 (n, points, 2): the look of the
+    original study's published example (long straight runs, sharp corners).
+
+    Each path has V vertices (V uniform in the inclusive range ``vertices``, per path):
+    the first uniform in [-start, start]^2, each next one at a uniform direction and a
+    distance uniform in ``run`` from the previous one, redrawn until it lies inside
+    [-box, box]^2. The ``points`` samples are spaced evenly along the path (constant
+    speed), so the benchmark's kept points (every 20th) lie on straight runs between
+    about V corners. An optional ``tremor`` adds the smooth wobble of
+    :func:`generate_trajectories` (a B-spline through ``tremor_control`` points uniform
+    in [-tremor, tremor]^2).
+
+    Path i uses its own stream ``default_rng([seed, i])``; the output is bit-for-bit the
+    same on every machine (exactly rounded operations only, as for the spline generator).
+    """
+    if n < 1 or points < 2:
+        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
+    lo, hi = (vertices, vertices) if np.ndim(vertices) == 0 else vertices
+    if not 2 <= lo <= hi:
+        raise ValueError(f"vertices must be >= 2 (and low <= high), got {vertices!r}")
+    if not 0.0 < run[0] <= run[1]:
+        raise ValueError(f"run must satisfy 0 < min <= max, got {run!r}")
+    if not 0.0 <= start <= box or box <= 0.0 or run[0] > 2.0 * box or tremor < 0.0:
+        raise ValueError("need 0 <= start <= box, box > 0, run min <= 2 box, tremor >= 0")
+    out = np.empty((n, points, 2))
+    for i in range(n):
+        rng = np.random.default_rng([seed, i])
+        count = int(rng.integers(lo, hi + 1))
+        out[i] = _along(_polyline_vertices(rng, count, start, box, run), points)
+        if tremor > 0.0:
+            out[i] += _bspline(tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0), points)
+    return out.astype("<f4")
+
+
+#: Generators by name (``python -m rnn_capacity.data generate --style``).
+STYLES = {"polyline": generate_polylines, "spline": generate_trajectories}
+#: The style (with its default arguments) that made :data:`DEFAULT_DATA`.
+DEFAULT_STYLE = "polyline"
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def read_raw_trajectories(path: str | Path | None = None) -> np.ndarray:
+    """Read a full-resolution data set, float32 (250, 1200, 2), checking shape and values.
+
+    ``path=None`` reads :data:`DEFAULT_DATA`, or — if that file is absent, e.g. in a
+    non-editable install, which does not ship ``data/`` — regenerates the same data in
+    memory with :func:`generate_trajectories` (default seed; bit-for-bit the same).
+
+    ``.npy`` files are read without pickle support. ``.pk``/``.pkl`` files (the original
+    study's format: a pickled numpy array) are unpickled, and unpickling runs code stored
+    in the file: only a file the user named explicitly is ever unpickled, never one found
+    by searching. Problems raise :class:`UsageError` with one line naming the file.
+    """
+    if path is None:
+        if not DEFAULT_DATA.is_file():
+            return STYLES[DEFAULT_STYLE]()
+        path = DEFAULT_DATA
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix != ".npy" and suffix not in _PICKLE_SUFFIXES:
+        raise UsageError(
+            f"{path}: unknown file type {path.suffix or '(no extension)'!r}; "
+            "expected .npy or a pickle (.pk, .pkl)"
+        )
+    if not path.exists():
+        raise UsageError(f"{path}: no such file")
+    if not path.is_file():
+        raise UsageError(f"{path}: not a regular file")
+    try:
+        if suffix == ".npy":
+            obj = np.load(path, allow_pickle=False)
+        else:
+            with path.open("rb") as f:
+                # latin1 lets Python 3 read numpy arrays pickled by Python 2.
+                obj = pickle.load(f, encoding="latin1")  # the user named this file
+        arr = np.asarray(obj, dtype=np.float64)
+    except Exception as exc:  # any failure to decode is the file's fault, not a bug
+        raise UsageError(
+            f"{path}: cannot read trajectories ({type(exc).__name__}: {one_line(exc)})"
+        ) from exc
+    if arr.shape != RAW_SHAPE:
+        raise UsageError(f"{path}: expected an array of shape {RAW_SHAPE}, found {arr.shape}")
+    if not np.isfinite(arr).all():
+        bad = int(np.count_nonzero(~np.isfinite(arr)))
+        raise UsageError(f"{path}: contains {bad} non-finite value(s) (NaN or inf)")
+    return arr.astype(np.float32)
+
+
+def load_trajectories(path: str | Path | None = None) -> np.ndarray:
+    """Load the benchmark's targets: float32 (T=60, N=250, 2), time-major.
+
+    Keeps every 20th of the 1200 recorded points, as the original study did. ``path`` is
+    a ``.npy`` file or the original study's pickle (``.pk``/``.pkl``); ``None`` means the
+    shipped data set, regenerated in memory if the file is missing. Pickles execute code
+    when loaded, so only pass one you trust; a pickle is only read when named here.
+    See :func:`read_raw_trajectories` for the checks (all raise :class:`UsageError`).
+    """
+    raw = read_raw_trajectories(path)
+    return np.ascontiguousarray(raw[:, ::SUBSAMPLE].transpose(1, 0, 2))
+
+
+# --------------------------------------------------------------------------------------
+# Character of a data set
+# --------------------------------------------------------------------------------------
+
+
+def step_lengths(data: np.ndarray) -> np.ndarray:
+    """Euclidean distances between consecutive points along axis 0, shape (T-1, N)."""
+    return np.linalg.norm(np.diff(data, axis=0), axis=-1)
+
+
+def turning_angles(data: np.ndarray) -> np.ndarray:
+    """Angle in degrees between consecutive steps at each interior point: (T-2, N) for
+    time-major data (T, N, 2). 0 on a straight run, 180 for a reversal."""
+    d = np.diff(data.astype(np.float64), axis=0)
+    a, b = d[:-1], d[1:]
+    dot = (a * b).sum(-1)
+    cross = a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+    return np.degrees(np.abs(np.arctan2(cross, dot)))
+
+
+def character(kept: np.ndarray) -> dict[str, float]:
+    """Statistics that tell a polyline from a smooth scribble, on the kept points (T, N, 2):
+    the share of interior points on a straight run (turn < 5°), corners per path
+    (turn > 30°), the mean turn, and the spread of the speed (coefficient of variation of
+    the step lengths within a path, averaged over paths)."""
+    turns = turning_angles(kept)
+    steps = step_lengths(kept)
+    return {
+        "straight_fraction": float((turns < 5.0).mean()),
+        "corners_per_path": float((turns > 30.0).sum(axis=0).mean()),
+        "mean_turn_deg": float(turns.mean()),
+        "speed_cv": float((steps.std(axis=0) / steps.mean(axis=0)).mean()),
+    }

@@ -1,0 +1,118 @@
+"""The study path: evaluate at one configuration, and the whole study killed and resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rnn_capacity.evaluate import main as evaluate_main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+def test_evaluate_two_seeds(tmp_path, capsys):
+    out = tmp_path / "eval"
+    argv = ["--model", "pc_rnn_hc_a", "--hidden-size", "8", "--set", "p=3", "--set", "lr=0.02"]
+    argv += ["--set", "tau=3", "--seeds", "2", "--iterations", "15", "--out", str(out)]
+    argv += ["--log-dir", str(tmp_path / "logs"), "--json"]
+    assert evaluate_main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["seeds"] == [0, 1] and len(report["counts"]) == 2
+    assert report["mean_count"] == sum(report["counts"]) / 2 == summary["mean_count"]
+    assert [len(c) for c in report["loss_curves"]] == [15, 15]
+    assert report["learn_initial_state"] is False  # HC-A's paper variant: fixed states
+    assert report["original"] is None  # the original study has no H = 8
+    for name in ("loss.png", "trajectories.png", "samples.npz"):
+        assert (out / name).stat().st_size > 0
+    assert sorted(p.name for p in (tmp_path / "logs" / "pc_rnn_hc_a_h8_evaluation").iterdir()) == [
+        "seed0",
+        "seed1",
+    ]
+    # Nothing is overwritten without --force.
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main(argv)
+    assert exc.value.code == 2
+    assert "already holds an evaluation" in error_line(capsys)
+
+
+def test_evaluate_reference_uses_the_reproducing_variant(tmp_path, capsys):
+    from rnn_capacity.evaluate import reference_plan
+
+    gru = reference_plan("gru", 60)
+    assert gru.p == 41 and gru.settings == {"teacher_forcing": "always"}
+    assert gru.source["predicted_count"] == pytest.approx(33.53)
+    with pytest.raises(SystemExit):
+        evaluate_main(["--model", "gru", "--hidden-size", "7", "--reference"])
+    assert "gru" in error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "nope", "--hidden-size", "8", "--set", "p=3"], "unknown model"),
+        (["--model", "gru", "--hidden-size", "8", "--set", "lr=0.1"], "needs p="),
+        (["--model", "gru", "--hidden-size", "8", "--set", "p=300"], "num_sequences"),
+        (["--model", "gru", "--hidden-size", "8", "--set", "p=3", "--seeds", "0"], "--seeds"),
+        (["--from", "/nonexistent"], "not a sweep directory"),
+    ],
+)
+def test_evaluate_bad_input(argv, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        evaluate_main([*argv, "--out", str(tmp_path / "o")])
+    assert exc.value.code == 2
+    assert message in error_line(capsys)
+    assert not (tmp_path / "o").exists()
+
+
+def study(out: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, "-m", "rnn_capacity.study", "--preset", "quick"]
+    argv += ["--models", "pc_rnn_hc_a", "trnn", "--sizes", "6", "--calls", "3"]
+    argv += ["--iterations", "10", "--batch-size", "2", "--seeds", "2", "--resolution", "5"]
+    argv += ["--out", str(out), *extra]
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_study_killed_and_resumed(tmp_path):
+    out = tmp_path / "study"
+    first = study(out)
+    # Kill it (kill -9: no clean-up at all) once the first cell is evaluated.
+    deadline = time.time() + 240
+    target = out / "evaluations" / "pc_rnn_hc_a_6" / "evaluation.json"
+    while not target.exists() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert target.exists(), first.communicate()[1].decode()[-2000:]
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    stamp = target.stat().st_mtime_ns
+    second = study(out)
+    stdout, stderr = second.communicate(timeout=300)
+    assert second.returncode == 0, stderr.decode()[-2000:]
+    assert target.stat().st_mtime_ns == stamp  # the finished stage was not redone
+    for name in ("pc_rnn_hc_a_6", "trnn_6"):
+        lines = (out / "sweeps" / name / "evaluations.jsonl").read_text().splitlines()
+        assert [json.loads(x)["index"] for x in lines] == [0, 1, 2]  # none lost or run twice
+        evaluation = json.loads((out / "evaluations" / name / "evaluation.json").read_text())
+        assert len(evaluation["counts"]) == 2
+        assert (out / "evaluations" / name / "optimum.json").is_file()
+    for name in ("report.md", "capacity.png", "capacity.svg"):
+        assert (out / "report" / name).is_file()
+    assert "study" in stderr.decode()  # the overall progress bar
+    # A third run finds everything done and only refreshes the report.
+    third = study(out)
+    _, stderr = third.communicate(timeout=120)
+    assert third.returncode == 0, stderr.decode()[-2000:]
