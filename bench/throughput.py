@@ -37,7 +37,6 @@ from rnn_capacity.measure import (  # noqa: E402
     Replica,
     make_trainer,
     measure_ensemble,
-    quiet_lightning,
 )
 from rnn_capacity.models import MODELS  # noqa: E402
 
@@ -106,7 +105,6 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    quiet_lightning()
     M, I, H = args.models, args.iterations, args.hidden_size
     work = M * I
     report = {
@@ -163,4 +161,7 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    from rnn_capacity.measure import quiet_lightning
+
+    with quiet_lightning():
+        main()

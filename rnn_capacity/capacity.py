@@ -34,20 +34,28 @@ def objective(num_sequences: int, count: float) -> float:
 class CapacityCallback(pl.Callback):
     """At fit end: generate, measure each sequence's error, count the learned ones.
 
-    Works for a single model and for replicas alike: results are kept per replica in
-    :attr:`errors` (a list of arrays of length ``p_k``), :attr:`counts` and
-    :attr:`final_losses` (MSE of the generated trajectories after training). For a
-    single model :attr:`count` is the count. Metrics ``capacity/count``,
-    ``capacity/fraction`` and ``capacity/objective`` (``p − 2·count``) go to
-    ``loggers[k]`` for replica ``k`` when given, else, for a single model, to the
-    trainer's loggers. A diverged run counts 0 and raises nothing.
+    The Lightning way to count: add it to any ``pl.Trainer`` that fits one of the
+    package's models on a :class:`~rnn_capacity.data.TrajectoryDataModule` (it reads
+    ``trainer.datamodule.targets``, (T, K, P, 2)). At fit end it
 
-    The targets come from ``trainer.datamodule.targets`` (T, K, P, 2).
+    * puts ``capacity/count``, ``capacity/fraction`` and ``capacity/objective``
+      (``p − 2·count``) into ``trainer.callback_metrics`` — for replica ``k`` of an
+      ensemble as ``capacity/count/<k>`` etc., and the single model's (or replica 0's)
+      also under the plain names;
+    * logs them through the Trainer's loggers: with one logger per replica (as
+      :func:`~rnn_capacity.measure.measure_ensemble` sets up) replica ``k`` goes to
+      ``trainer.loggers[k]``, otherwise a single model goes to every logger. A
+      TensorBoard logger also gets them with the module's hyperparameters, for the
+      HPARAMS tab (``hparams``: one dict per replica, default the module's own).
+
+    Per-sequence errors (:attr:`errors`, arrays of length ``p_k``), final losses and the
+    predictions that were counted stay on the callback for reports. A diverged run
+    counts 0 and raises nothing.
     """
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD, loggers: list | None = None):
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, hparams: list[dict] | None = None):
         self.threshold = threshold
-        self.loggers = loggers
+        self.hparams = hparams
         self.errors: list[np.ndarray] = []
         self.counts: list[int] = []
         self.final_losses: list[float] = []
@@ -87,12 +95,41 @@ class CapacityCallback(pl.Callback):
         pl_module.train(was_training)
         self.predictions = pred.cpu()  # (T, K, P, 2): what was counted
         self.evaluate(pred, targets, pl_module.num_sequences)
-        loggers = self.loggers
-        if loggers is None:
-            loggers = [trainer.loggers] if len(self.counts) == 1 else []
-        for k, group in enumerate(loggers):
-            for logger in group if isinstance(group, list | tuple) else [group]:
-                logger.log_metrics(self.metrics(k), step=trainer.global_step)
+        k_replicas = len(self.counts)
+        for k in range(k_replicas):
+            for name, value in self.metrics(k).items():
+                value = torch.tensor(float(value))
+                trainer.callback_metrics[f"{name}/{k}"] = value
+                if k == 0:
+                    trainer.callback_metrics[name] = value
+        loggers = trainer.loggers
+        if len(loggers) == k_replicas:  # one logger per replica
+            groups = [[logger] for logger in loggers]
+        else:  # a single model's metrics go to every logger; an ensemble's to none
+            groups = [loggers] if k_replicas == 1 else []
+        params = self.hparams or [dict(pl_module.hparams)] * k_replicas
+        for k, group in enumerate(groups):
+            for logger in group:
+                log_capacity(logger, params[k], self.metrics(k), trainer.global_step)
+
+
+def log_capacity(logger, hparams: dict, metrics: dict, step: int) -> None:
+    """The capacity metrics as scalars, and for TensorBoard with the hyperparameters
+    (the HPARAMS tab pairs a run's hyperparameters with these metrics)."""
+    from pytorch_lightning.loggers import TensorBoardLogger
+
+    if isinstance(logger, TensorBoardLogger):  # logs the metrics too (once, at step 0)
+        scalar = (int, float, str, bool)
+        plain = {k: v if isinstance(v, scalar) else str(v) for k, v in hparams.items()}
+        logger.log_hyperparams(plain, metrics=metrics)
+        # The logger writes hparams.yaml once, at fit start (an ensemble's: all replicas'
+        # lists); rewrite it with this run's own values.
+        from pytorch_lightning.core.saving import save_hparams_to_yaml
+
+        save_hparams_to_yaml(f"{logger.log_dir}/{logger.NAME_HPARAMS_FILE}", logger.hparams)
+    else:
+        logger.log_metrics(metrics, step=step)
+    logger.save()
 
 
 class LossHistory(pl.Callback):
@@ -108,19 +145,3 @@ class LossHistory(pl.Callback):
             self.curves = [[] for _ in losses]
         for curve, loss in zip(self.curves, losses, strict=True):
             curve.append(loss)
-
-
-class ReplicaLosses(pl.Callback):
-    """Log each replica's training loss to its own logger every ``every_n_steps`` steps,
-    so that every replica of an ensemble is a separate run in TensorBoard."""
-
-    def __init__(self, loggers: list, every_n_steps: int = 50):
-        self.loggers = loggers
-        self.every_n_steps = every_n_steps
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        step = trainer.global_step
-        if step % self.every_n_steps and step != trainer.max_steps:
-            return
-        for logger, loss in zip(self.loggers, pl_module.last_losses.tolist(), strict=True):
-            logger.log_metrics({"train/loss": loss}, step=step)

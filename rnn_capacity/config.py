@@ -38,7 +38,10 @@ from pathlib import Path
 import yaml
 
 from .errors import UsageError
+from .models import MODELS
+from .models.options import validate_options
 from .paths import shipped
+from .trajectories import N_TRAJECTORIES as MAX_SEQUENCES
 
 CONFIG_DIR = shipped("configs")
 TOP_KEYS = {"model", "sizes", "calls", "space", "x0", "fixed", "paper"}
@@ -57,21 +60,16 @@ class Dimension:
     high: float
     prior: str
 
-    def to_skopt(self):
+    def to_skopt(self, transform: str | None = None):
         from skopt.space import Integer, Real
 
         cls = Integer if self.type == "integer" else Real
-        return cls(self.low, self.high, prior=self.prior, name=self.name)
-
-    def normalise(self, value: float) -> float:
-        """Map a value to [0, 1] as scikit-optimize's GP sees it (log10 for log priors)."""
-        lo, hi, v = self.low, self.high, value
-        if self.prior == "log-uniform":
-            lo, hi, v = math.log10(lo), math.log10(hi), math.log10(v)
-        return (v - lo) / (hi - lo)
+        kwargs = {"transform": transform} if transform else {}
+        return cls(self.low, self.high, prior=self.prior, name=self.name, **kwargs)
 
     def denormalise(self, x: float) -> float:
-        """The inverse of :meth:`normalise` (unrounded, also for integers)."""
+        """A normalised coordinate back to a value, *unrounded* also for integers (the
+        protocol reports p unrounded; skopt's own ``inverse_transform`` rounds)."""
         if self.prior == "log-uniform":
             lo, hi = math.log10(self.low), math.log10(self.high)
             return 10 ** (lo + x * (hi - lo))
@@ -106,6 +104,14 @@ class SearchConfig:
     def skopt_space(self) -> list:
         return [d.to_skopt() for d in self.space]
 
+    def normalise(self, values: dict) -> list[float]:
+        """A point (by name) in the [0, 1] coordinates scikit-optimize's GP works in (the
+        surrogates' coordinates): skopt's own ``Space.transform``."""
+        from skopt.space import Space
+
+        space = Space([d.to_skopt("normalize") for d in self.space])
+        return [float(v) for v in space.transform([[values[n] for n in self.names]])[0]]
+
     def x0_list(self) -> list:
         return [self.x0[n] for n in self.names]
 
@@ -129,7 +135,6 @@ def config_path(model_or_path: str | Path) -> Path:
 
 def load_search_config(model_or_path: str | Path) -> SearchConfig:
     """Load and validate a search-space file (by model name or path)."""
-    from .measure import MAX_SEQUENCES, PER_REPLICA, model_class, model_options, validate_options
 
     path = config_path(model_or_path)
     where = str(path)
@@ -152,11 +157,10 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         if key not in raw:
             fail(key, "missing")
     model = raw["model"]
-    try:
-        cls = model_class(model)
-    except UsageError as exc:
-        fail("model", str(exc))
-    options = model_options(cls)
+    if model not in MODELS:
+        fail("model", f"unknown model {model!r}; known models: {', '.join(MODELS)}")
+    cls = MODELS[model]
+    declared = cls.options()
 
     sizes = raw.get("sizes", [])
     if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 1 for s in sizes):
@@ -182,7 +186,7 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         key = f"space.{name}"
         # A batch of configurations trains as one ensemble, whose replicas may differ only
         # in per-replica hyperparameters; settings (factors, ridge, ...) go in `fixed`.
-        searchable = [o for o in options if o in PER_REPLICA]
+        searchable = [n for n, o in declared.items() if o.per_replica]
         if name != "p" and name not in searchable:
             allowed = ", ".join(["p", *searchable])
             fail(key, f"not a searchable hyperparameter of {model}; allowed: {allowed}")
@@ -232,7 +236,7 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         if name in x0:
             fail(f"fixed.{name}", "is also a search dimension")
     try:
-        fixed = validate_options(model, fixed)
+        fixed = validate_options(cls, fixed, model)
     except UsageError as exc:
         fail("fixed", str(exc))
     paper = _paper_protocol(raw.get("paper") or {}, model, fail)
@@ -244,7 +248,6 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
 
 def _paper_protocol(raw, model: str, fail) -> PaperProtocol:
     """Validate a config's ``paper:`` mapping."""
-    from .measure import validate_options
 
     if not isinstance(raw, dict):
         fail("paper", f"expected a mapping with keys {sorted(PAPER_KEYS)}")
@@ -258,7 +261,7 @@ def _paper_protocol(raw, model: str, fail) -> PaperProtocol:
     if not isinstance(settings, dict):
         fail("paper.settings", "expected a mapping name -> value")
     try:
-        settings = validate_options(model, settings)
+        settings = validate_options(MODELS[model], settings, model)
     except UsageError as exc:
         fail("paper.settings", str(exc))
     source = raw.get("source", "published")

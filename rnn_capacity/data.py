@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
+from rnn_capacity.layout import check_num_sequences, padding_mask
 from rnn_capacity.trajectories import (
     DEFAULT_DATA,
     DEFAULT_STYLE,
@@ -133,12 +134,7 @@ class TrajectoryDataModule(pl.LightningDataModule):
                 f"num_sequences has {len(ps)} entries but seed has {len(seeds)}; "
                 "give one seed per replica"
             )
-        for p in ps:
-            if not 1 <= p <= N_TRAJECTORIES:
-                raise UsageError(
-                    f"num_sequences must be in 1..{N_TRAJECTORIES} (the number of "
-                    f"trajectories), got {p}"
-                )
+        ps = [check_num_sequences(p) for p in ps]
         for s in seeds:
             if s < 0:
                 raise UsageError(f"seed must be a non-negative integer, got {s}")
@@ -158,15 +154,13 @@ class TrajectoryDataModule(pl.LightningDataModule):
         data = load_trajectories(self.path)  # (T, N, 2)
         k, p_max = self.num_replicas, max(max(self.num_sequences), self.pad_to)
         targets = np.zeros((data.shape[0], k, p_max, 2), dtype=np.float32)
-        mask = np.zeros((k, p_max), dtype=bool)
         indices = []
         for r, (seed, p) in enumerate(zip(self.seeds, self.num_sequences, strict=True)):
             idx = np.random.default_rng(seed).choice(N_TRAJECTORIES, p, replace=False)
             targets[:, r, :p] = data[:, idx]
-            mask[r, :p] = True
             indices.append(idx)
         self.indices = indices
-        self.mask = torch.from_numpy(mask)
+        self.mask = padding_mask(self.num_sequences, p_max)
         self.targets = torch.from_numpy(targets)
 
     def train_dataloader(self) -> DataLoader:

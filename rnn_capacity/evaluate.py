@@ -382,11 +382,11 @@ def main(argv=None) -> int:
         shutil.rmtree(r, ignore_errors=True)
     from .measure import quiet_lightning
 
-    quiet_lightning()
-    report = evaluate(
-        plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
-        progress=not args.json,
-    )  # fmt: skip
+    with quiet_lightning():
+        report = evaluate(
+            plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
+            progress=not args.json,
+        )  # fmt: skip
     orig = report["original"]
     versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
     mode = " (teacher-forced count)" if report["teacher_forced_count"] else ""

@@ -8,12 +8,12 @@ batched form :func:`measure_ensemble`.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import re
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,42 +22,16 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .capacity import DEFAULT_THRESHOLD, CapacityCallback, LossHistory, ReplicaLosses, objective
+from .capacity import DEFAULT_THRESHOLD, CapacityCallback, LossHistory, objective
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import MODELS
 from .models.base import CapacityModule
+from .models.options import check_num_sequences
+from .models.options import validate_options as check_declared
+from .trajectories import N_TRAJECTORIES
 
-MAX_SEQUENCES = 250
-
-# name -> (type, low, high, low_inclusive): what each model option accepts.
-OPTION_RULES: dict[str, tuple[type, float, float, bool]] = {
-    "lr": (float, 0.0, math.inf, False),
-    "tau": (float, 1.0, math.inf, True),
-    "tau_slow": (float, 1.0, math.inf, True),
-    "tau_fast": (float, 1.0, math.inf, True),
-    "gamma": (float, 0.0, math.inf, True),
-    "connectivity": (float, 0.0, 1.0, True),
-    "sigma": (float, 0.0, math.inf, False),
-    "alpha_h_prime": (float, 0.0, math.inf, True),
-    "ridge": (float, 0.0, math.inf, True),
-    "factors": (int, 1, math.inf, True),
-    "state_inference": (bool, 0, 1, True),
-    "teacher_forcing": (str, 0, 0, True),
-}
-# Options whose value is one of a few names (type str above).
-CHOICES: dict[str, tuple[str, ...]] = {"teacher_forcing": ("none", "train", "always")}
-# Constructor arguments that measure_capacity sets itself.
-RESERVED = {
-    *("self", "hidden_size", "num_sequences", "seed"),
-    *("learn_initial_state", "num_steps", "pad_to"),
-}
-# Hyperparameters a replica of an ensemble may set to its own value (one tensor entry per
-# replica); every other option is a setting all replicas of an ensemble share.
-PER_REPLICA = {
-    *("lr", "tau", "tau_slow", "tau_fast", "gamma"),
-    *("connectivity", "sigma", "alpha_h_prime"),
-}
+MAX_SEQUENCES = N_TRAJECTORIES  # p is checked against this one constant (options.py)
 
 
 def model_class(name: str) -> type[CapacityModule]:
@@ -67,84 +41,53 @@ def model_class(name: str) -> type[CapacityModule]:
 
 
 def model_options(cls: type[CapacityModule]) -> list[str]:
-    """The options (hyperparameters and settings) a model's constructor accepts."""
-    names: list[str] = []
-    mro = cls.__mro__
-    for klass in mro[: mro.index(CapacityModule) + 1]:  # the models, their mixins, the base
-        if "__init__" not in vars(klass):
-            continue
-        for p in inspect.signature(klass.__init__).parameters.values():
-            if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD:
-                if p.name not in RESERVED and p.name not in names:
-                    names.append(p.name)
-    return [n for n in names if n not in getattr(cls, "ignored_options", ())]
+    """The options (hyperparameters and settings) a model declares."""
+    return list(cls.options())
+
+
+def per_replica_options(cls: type[CapacityModule]) -> list[str]:
+    """The hyperparameters each replica of an ensemble may set (the searchable ones)."""
+    return [n for n, o in cls.options().items() if o.per_replica]
 
 
 def validate_options(model: str, options: dict) -> dict:
-    """Check names, types and ranges of a model's options; returns them as plain Python."""
-    known = model_options(model_class(model))
-    clean = {}
-    for name, value in options.items():
-        if name not in known:
-            raise UsageError(
-                f"unknown hyperparameter {name!r} for model {model}; allowed: {', '.join(known)}"
-            )
-        kind, low, high, low_inclusive = OPTION_RULES[name]
-        value = getattr(value, "item", lambda v=value: v)()  # numpy scalars -> Python
-        if value is None and kind is int:  # the model's default, e.g. F = H factors
-            clean[name] = None
-            continue
-        if kind is str:
-            if name == "teacher_forcing" and isinstance(value, bool):  # the older API
-                value = "train" if value else "none"
-            if value not in CHOICES[name]:
-                allowed = ", ".join(CHOICES[name])
-                raise UsageError(
-                    f"hyperparameter {name}={value!r} out of range for {model}: one of {allowed}"
-                )
-            clean[name] = value
-            continue
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        else:
-            ok = isinstance(value, int | float) and not isinstance(value, bool)
-        try:  # float(10**400) and math.isfinite(10**400) overflow
-            value = float(value) if ok and kind is float else value
-            in_range = ok and (kind is bool or (low <= value if low_inclusive else low < value))
-            in_range = in_range and (kind is bool or (value <= high and math.isfinite(value)))
-        except OverflowError:
-            in_range = False
-        if not in_range:
-            bound = "[" if low_inclusive else "("
-            article = "an" if kind is int else "a"
-            allowed = f"{article} {kind.__name__} in {bound}{low}, {high}"
-            allowed += "]" if high < math.inf else ")"
-            allowed = "true or false" if kind is bool else allowed
-            raise UsageError(f"hyperparameter {name}={value!r} out of range for {model}: {allowed}")
-        clean[name] = value
-    return clean
+    """Check names, types and ranges of a model's options against its declaration."""
+    return check_declared(model_class(model), options, model)
 
 
-def quiet_lightning() -> None:
-    """Silence Lightning's per-Trainer banners and advice: a sweep builds hundreds."""
-    logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    for pattern in (
-        ".*does not have many workers.*",
-        ".*log_every_n_steps.*",
-        ".*configure_optimizers` returned `None`.*",  # the ESN fits in closed form
-        ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
-    ):
-        warnings.filterwarnings("ignore", pattern)
+QUIET_PATTERNS = (
+    ".*does not have many workers.*",
+    ".*log_every_n_steps.*",
+    ".*configure_optimizers` returned `None`.*",  # the ESN fits in closed form
+    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+    ".*GPU available but not used.*",
+)
+
+
+@contextmanager
+def quiet_lightning():
+    """Silence Lightning's per-Trainer banners and advice inside the package's own
+    command-line tools (a sweep builds hundreds of Trainers). A context manager: the
+    caller's warning filters and logger levels are restored on exit, and library calls
+    (``measure_capacity``) never change them."""
+    names = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
+    levels = {n: logging.getLogger(n).level for n in names}
+    with warnings.catch_warnings():
+        for pattern in QUIET_PATTERNS:
+            warnings.filterwarnings("ignore", pattern)
+        for n in names:
+            logging.getLogger(n).setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for n, level in levels.items():
+                logging.getLogger(n).setLevel(level)
 
 
 def validate_sizes(
     hidden_size: int, num_sequences: int, iterations: int, threshold: float = DEFAULT_THRESHOLD
 ) -> None:
-    if not 1 <= num_sequences <= MAX_SEQUENCES:
-        raise UsageError(f"num_sequences={num_sequences} out of range: 1..{MAX_SEQUENCES}")
+    check_num_sequences(num_sequences)
     if hidden_size < 1:
         raise UsageError(f"hidden_size={hidden_size} out of range: at least 1")
     if iterations < 1:
@@ -182,9 +125,11 @@ class CapacityResult:
     loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
     generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
     targets: Any = None  # (T, p, 2) numpy array, the trajectories drawn
+    module: Any = None  # the trained ensemble (keep_module); this is module.replica(k)
+    replica_index: int = 0
 
     def to_dict(self) -> dict:
-        skip = ("generated", "targets")
+        skip = ("generated", "targets", "module", "replica_index")
         return {k: v for k, v in asdict(self).items() if k not in skip} | {
             "objective": self.objective
         }
@@ -199,14 +144,20 @@ def make_trainer(
     accelerator: str = "auto",
     callbacks: list | None = None,
     progress_bar: bool = False,
+    logger=False,
+    log_every_n_steps: int = 50,
+    **trainer_kwargs,
 ) -> pl.Trainer:
-    """A Trainer for one full-batch training run: no checkpoints, validation or logger
-    (replicas log to their own TensorBoard runs), one device."""
-    return pl.Trainer(
+    """A Trainer for one full-batch training run of ``max_steps`` steps: one device, no
+    validation; ``logger`` as for ``pl.Trainer`` (``measure_ensemble`` gives one
+    TensorBoard logger per replica). ``trainer_kwargs`` override or add any other
+    ``pl.Trainer`` argument (devices, precision, callbacks, enable_checkpointing, ...)."""
+    options = dict(
         max_steps=max_steps,
         accelerator=accelerator,
         devices=1,
-        logger=False,
+        logger=logger,
+        log_every_n_steps=log_every_n_steps,
         callbacks=callbacks,
         enable_checkpointing=False,
         enable_model_summary=False,
@@ -214,6 +165,7 @@ def make_trainer(
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
+    return pl.Trainer(**(options | trainer_kwargs))
 
 
 def measure_capacity(
@@ -230,6 +182,7 @@ def measure_capacity(
     progress_bar: bool = False,
     data_path: str | Path | None = None,
     compile: bool = False,
+    trainer_kwargs: dict | None = None,
     **hparams,
 ) -> CapacityResult:
     """Train one model on ``num_sequences`` trajectories and count those it learned.
@@ -238,6 +191,8 @@ def measure_capacity(
     ``tau_slow``, ``tau_fast``, ``gamma``, ``connectivity``, ``sigma``,
     ``alpha_h_prime``) plus settings such as ``factors``. Bad input raises
     :class:`~rnn_capacity.errors.UsageError`. With ``log_dir=None`` nothing is logged.
+    ``trainer_kwargs`` go to ``pl.Trainer`` (e.g. ``{"precision": "64-true"}``,
+    ``{"callbacks": [...]}``, ``{"enable_checkpointing": True}``).
     """
     (result,) = measure_ensemble(
         model,
@@ -251,6 +206,7 @@ def measure_capacity(
         progress_bar=progress_bar,
         data_path=data_path,
         compile=compile,
+        trainer_kwargs=trainer_kwargs,
     )
     return result
 
@@ -272,6 +228,8 @@ def measure_ensemble(
     compile: bool = False,
     record_losses: bool = False,
     keep_trajectories: bool = False,
+    trainer_kwargs: dict | None = None,
+    keep_module: bool = False,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -292,7 +250,6 @@ def measure_ensemble(
     compiled graph (bench/throughput.py measures the gain and the compile time).
     """
     cls = model_class(model)
-    quiet_lightning()
     names = set(replicas[0].hparams)
     hparams = []  # validated copies: the caller's replicas stay as they were
     for r in replicas:
@@ -303,8 +260,9 @@ def measure_ensemble(
     seeds = [int(r.seed) for r in replicas]
     ps = [int(r.num_sequences) for r in replicas]
     options = {n: [hp[n] for hp in hparams] for n in names}
+    shared = set(options) - set(per_replica_options(cls))
     for n, values in options.items():  # settings (not per-replica tensors) must agree
-        if n not in PER_REPLICA:
+        if n in shared:
             if len(set(values)) > 1:
                 raise UsageError(f"all replicas of an ensemble must share the setting {n}")
             options[n] = values[0]
@@ -326,15 +284,26 @@ def measure_ensemble(
         free = next_versions(Path(log_dir) / group, sum(v is None for v in versions))
         versions = [v if v is not None else next(free) for v in versions]
         loggers = [TensorBoardLogger(log_dir, group, v, default_hp_metric=False) for v in versions]
-    # Capacity metrics reach the loggers with the hyperparameters below (HPARAMS tab).
-    capacity = CapacityCallback(threshold, loggers=[])
-    callbacks = [capacity] + ([ReplicaLosses(loggers, log_every_n_steps)] if loggers else [])
+    # Every replica is its own run: the Trainer gets one logger per replica, which the
+    # module's training_step and the capacity callback write replica k's metrics to.
+    hps = []
+    for k in range(len(replicas)):
+        hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
+        hp |= {"seed": seeds[k], "iterations": iterations}
+        hps.append(hp | {"learn_initial_state": learn_initial_state, **hparams[k]})
+    capacity = CapacityCallback(threshold, hparams=hps)
+    callbacks = [capacity]
     history = LossHistory() if record_losses else None
     if history is not None:
         callbacks.append(history)
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
-    trainer = make_trainer(iterations, accelerator, callbacks, progress_bar)
+    extra = dict(trainer_kwargs or {})
+    callbacks += extra.pop("callbacks", None) or []  # the caller's, beside the package's
+    trainer = make_trainer(
+        iterations, accelerator, callbacks, progress_bar,
+        logger=loggers or False, log_every_n_steps=log_every_n_steps, **extra,
+    )  # fmt: skip
     start = time.perf_counter()
     trainer.fit(module, datamodule=data)
     seconds = time.perf_counter() - start
@@ -347,7 +316,7 @@ def measure_ensemble(
             num_sequences=ps[k],
             seed=seeds[k],
             hparams=hparams[k],
-            count=capacity.counts[k],
+            count=int(trainer.callback_metrics[f"capacity/count/{k}"]),
             errors=capacity.errors[k].tolist(),
             final_loss=capacity.final_losses[k],
             seconds=seconds,
@@ -359,12 +328,8 @@ def measure_ensemble(
         if keep_trajectories:
             result.generated = capacity.predictions[:, k, : ps[k]].numpy()
             result.targets = data.targets[:, k, : ps[k]].numpy()
-        if loggers:
-            hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
-            hp |= {"seed": seeds[k], "iterations": iterations}
-            hp |= {"learn_initial_state": learn_initial_state, **hparams[k]}
-            loggers[k].log_hyperparams(hp, metrics=capacity.metrics(k))
-            loggers[k].finalize("success")
+        if keep_module:  # replica k of it is module.replica(k)
+            result.module, result.replica_index = module, k
         results.append(result)
     return results
 

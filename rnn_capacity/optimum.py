@@ -18,8 +18,9 @@ normalised coordinates; following protocol.md ("Reading the optimum off the surr
    :data:`REFINE_PASSES` passes); the refined point is reported beside the grid one.
 
 scikit-optimize's ``expected_minimum`` (L-BFGS from the best observed point and 20 random
-ones, seed 0) is reported too; it rounds integer dimensions before predicting, but
-returns them as floats, reported as they come.
+ones, seed 0) is reported too, as it comes. It rounds integer dimensions before
+predicting, so L-BFGS sees the surrogate flat in p and does not move p off its starting
+integer (on the original surrogates: often the best observed p, not the grid's).
 
 **Security:** unpickling runs code. Only the one file named on the command line is ever
 unpickled (nothing is searched for); load only surrogates you trust.
@@ -264,7 +265,7 @@ class Optimum:
         return asdict(self)
 
 
-def describe_point(dims: Sequence[Dimension], values: dict[str, float], objective: float) -> dict:
+def describe_point(values: dict[str, float], objective: float) -> dict:
     """hparams (without p), p, objective and predicted count ``(p − objective)/2``."""
     p = values["p"]
     hparams = {k: v for k, v in values.items() if k != "p"}
@@ -299,11 +300,11 @@ def skopt_expected_minimum(gp, dims: Sequence[Dimension]) -> dict | None:
         x_iters = space.inverse_transform(np.asarray(gp.X_train_, float))
         result = create_result(x_iters, observed_targets(gp), space=space, models=[gp])
         x, fun = expected_minimum(result, n_random_starts=EXPECTED_MINIMUM_STARTS, random_state=0)
-    except Exception as exc:  # noqa: BLE001 - an optional extra must not sink the report
+    except Exception as exc:  # an optional extra must not sink the report
         sys.stderr.write(f"warning: expected_minimum failed: {one_line(exc)}\n")
         return None
     values = {d.name: float(v) for d, v in zip(dims, x, strict=True)}
-    return describe_point(dims, values, float(fun))
+    return describe_point(values, float(fun))
 
 
 def chunk_size(gp) -> int:
@@ -340,15 +341,13 @@ def find_optimum(
             f"has {len(dims)} ({names})"
         )
 
-    def predict(X: np.ndarray) -> np.ndarray:
-        return gp.predict(X)
-
+    predict = gp.predict  # the mean only: the objective p − 2·count, de-normalised
     point, value = grid_argmin(predict, len(dims), resolution, chunk_size(gp), progress)
-    best = describe_point(dims, decode(dims, point), value)
+    best = describe_point(decode(dims, point), value)
     refined = None
     if refine is not None:
         r_point, r_value = refine_point(predict, point, refine)
-        refined = {"resolution": refine, **describe_point(dims, decode(dims, r_point), r_value)}
+        refined = {"resolution": refine, **describe_point(decode(dims, r_point), r_value)}
         refined["grid_point"] = r_point.tolist()
     return Optimum(
         model=model,
@@ -401,7 +400,9 @@ def build_parser() -> ArgumentParser:
         "pickle, e.g. PC_RNN_HC_A_model_60.pk",
     )
     p.add_argument("--model", help="model name (default: from space.json or the file name)")
-    p.add_argument("--hidden-size", type=int, help="model size (default: as --model)")
+    p.add_argument(
+        "--hidden-size", type=int, help="model size (default: from space.json or the file name)"
+    )
     p.add_argument(
         "--resolution",
         type=int,

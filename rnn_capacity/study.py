@@ -231,10 +231,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cells, opts = resolve(args)
     ensure_directory(args.out, "study directory")
-    quiet_lightning()
     log_dir = args.log_dir or args.out / "lightning_logs"
     try:
-        written = run_study(cells, opts, args.out, log_dir, args.data)
+        with quiet_lightning():
+            written = run_study(cells, opts, args.out, log_dir, args.data)
     except (Interrupted, KeyboardInterrupt):
         again = shlex.join([*PROG.split(), *argv])
         sys.stderr.write(f"interrupted: finished stages are kept; continue with: {again}\n")

@@ -36,7 +36,6 @@ import io
 import json
 import math
 import pickle
-import re
 import shlex
 import shutil
 import signal
@@ -57,8 +56,9 @@ from tqdm.auto import tqdm
 from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
-from .errors import ArgumentParser, UsageError, check_directory, cli_main, ensure_directory
+from .errors import ArgumentParser, UsageError, cli_main
 from .files import append_records, write_atomic, write_json
+from .journal import prepare_output, summarise, summarised_wall
 from .measure import Replica, measure_ensemble
 from .models import MODELS
 
@@ -78,7 +78,6 @@ PRESETS: dict[str, dict] = {
         learn_initial_state=True, batch_tries=True,
     ),
 }  # fmt: skip
-RUN_NAME = re.compile(r"call(\d+)_try\d+")
 
 
 @dataclass
@@ -126,81 +125,6 @@ def experiment(settings: SweepSettings, config: SearchConfig) -> dict:
     desc |= {"iterations": settings.iterations, "learn_initial_state": settings.learn_initial_state}
     desc |= {"threshold": settings.threshold, "data": data, "settings": settings.settings or {}}
     return json.loads(json.dumps(desc))  # as it reads back from the file
-
-
-# ----------------------------------------------------------------------------- files
-
-
-def read_evaluations(path: Path, dims: int) -> list[dict]:
-    """The finished configurations; a half-written last line is dropped with a warning."""
-    if not path.exists():
-        return []
-    text = path.read_bytes().decode(errors="replace")
-    lines = text.splitlines()
-    records = []
-    for n, line in enumerate(lines, 1):
-        try:
-            record = json.loads(line)
-            ok = record["index"] == n - 1 and len(record["x"]) == dims
-            ok = ok and isinstance(record["objective"], int | float)
-        except (json.JSONDecodeError, TypeError, KeyError):
-            ok = False
-        if ok:
-            records.append(record)
-        elif n == len(lines):  # killed while writing it: that configuration never finished
-            sys.stderr.write(f"warning: {path}: skipping the incomplete last line {n}\n")
-        else:
-            raise UsageError(f"{path}: line {n} is not a record of this sweep; fix or remove it")
-    if len(records) < len(lines) or (text and not text.endswith("\n")):
-        write_atomic(path, "".join(json.dumps(r) + "\n" for r in records).encode())
-    return records
-
-
-def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
-    """Check the output and log directories (refusing anything that would mix two sweeps),
-    write ``space.json`` and return the configurations already finished."""
-    out, group_dir = settings.out, settings.log_dir / settings.group
-    space_file = out / "space.json"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory")
-    if not settings.resume:
-        if out.exists() and any(out.iterdir()):
-            raise UsageError(f"{out} is not empty: pass --resume to continue it, or another --out")
-        if group_dir.exists() and any(group_dir.iterdir()):
-            raise UsageError(
-                f"{group_dir} already holds TensorBoard runs of an earlier sweep: "
-                "remove it, or pass another --out or --log-dir"
-            )
-        # Both directories exist and are writable before the first file is written, so a
-        # bad --log-dir leaves no space.json behind that would block the same command again.
-        check_directory(out, "output directory")
-        check_directory(settings.log_dir, "TensorBoard log directory")
-        ensure_directory(out, "output directory")
-        ensure_directory(settings.log_dir, "TensorBoard log directory")
-        write_json(space_file, expected)
-        return []
-    if not space_file.is_file():
-        raise UsageError(f"nothing to resume in {out} (no space.json): start without --resume")
-    try:
-        saved = json.loads(space_file.read_text())
-    except json.JSONDecodeError:
-        raise UsageError(f"{space_file} is not valid JSON") from None
-    if saved != expected:
-        keys = [k for k in sorted(set(saved) | set(expected)) if saved.get(k) != expected.get(k)]
-        diff = "; ".join(
-            f"{k}: {saved.get(k)!r} there, {expected.get(k)!r} here"
-            if not isinstance(expected.get(k), dict | list)
-            else f"{k} differ"
-            for k in keys
-        )
-        raise UsageError(f"cannot resume {out}: it holds a sweep of another experiment ({diff})")
-    done = read_evaluations(out / "evaluations.jsonl", len(expected["dimensions"]))
-    finished = {r["index"] for r in done}
-    for run in group_dir.glob("call*_try*"):  # runs in flight when the sweep was killed
-        m = RUN_NAME.fullmatch(run.name)
-        if m and int(m.group(1)) not in finished:
-            shutil.rmtree(run)
-    return done
 
 
 # ------------------------------------------------------------------------ interruption
@@ -285,9 +209,12 @@ def evaluate(
     settings: SweepSettings,
     config: SearchConfig,
     guard: InterruptGuard,
-) -> list[dict]:
+) -> tuple[list[dict], dict]:
     """Measure ``points`` (configurations ``start``, ``start + 1``, ...) as one ensemble, or
-    one try after the other when ``settings.batch_tries`` is off."""
+    one try after the other when ``settings.batch_tries`` is off.
+
+    Returns the records and, by configuration index, the trained model of its best try
+    (a single model, ``module.replica(k)``), for ``best.ckpt``."""
     replicas = []
     for i, x in enumerate(points):
         values = dict(zip(config.names, x, strict=True))
@@ -313,11 +240,14 @@ def evaluate(
                 progress_bar=False,
                 data_path=settings.data,
                 compile=settings.compile,
+                keep_module=True,
             )
-    records = []
+    records, models = [], {}
     for i, x in enumerate(points):
         tries = results[i * settings.tries : (i + 1) * settings.tries]
         counts = [r.count for r in tries]
+        best = max(tries, key=lambda r: r.count)
+        models[start + i] = best.module.replica(best.replica_index)
         mean = sum(counts) / len(counts)
         p = tries[0].num_sequences
         records.append(
@@ -337,7 +267,7 @@ def evaluate(
                 "ensemble": tries[0].replicas,  # replicas trained together
             }
         )
-    return records
+    return records, models
 
 
 def describe(record: dict) -> str:
@@ -359,29 +289,15 @@ def best_so_far(records: list[dict]) -> str:
     return f"best {best['objective']:g} (count {best['mean_count']:g})"
 
 
-def summarise(records: list[dict], settings: SweepSettings, wall: float) -> dict:
-    best = min(records, key=lambda r: r["objective"]) if records else None
-    most = max(records, key=lambda r: r["mean_count"]) if records else None
-    keep = ("index", "x", "p", "hparams", "counts", "mean_count", "objective")
-    return {
-        "model": settings.model,
-        "hidden_size": settings.hidden_size,
-        "calls_done": len(records),
-        "calls_requested": settings.calls,
-        "best": {k: best[k] for k in keep} if best else None,
-        "best_objective": best["objective"] if best else None,
-        "best_mean_count": most["mean_count"] if most else None,
-        "best_mean_count_index": most["index"] if most else None,
-        "wall_seconds": round(wall, 1),
-    }
-
-
-def summarised_wall(out: Path) -> float:
-    """Wall time of the earlier sessions (0 if the sweep was killed before a summary)."""
-    try:
-        return float(json.loads((out / "summary.json").read_text())["wall_seconds"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0.0
+def save_best_model(earlier: list[dict], batch: list[dict], models: dict, out: Path) -> None:
+    """``best.ckpt``: the trained model (the better try) of the best configuration so far,
+    replaced when a batch improves on it. Reload it with
+    ``MODELS[model].load_from_checkpoint(out / "best.ckpt")``."""
+    best = min(batch, key=lambda r: r["objective"])
+    before = min((r["objective"] for r in earlier), default=math.inf)
+    if best["objective"] < before or not (out / "best.ckpt").exists():
+        models[best["index"]].save_checkpoint(out / "best.ckpt")
+        write_json(out / "best.json", {k: best[k] for k in ("index", "p", "hparams", "counts")})
 
 
 def save_state(opt: Optimizer, records: list[dict], settings: SweepSettings, wall: float) -> None:
@@ -453,8 +369,9 @@ def run_sweep(settings: SweepSettings, config: SearchConfig) -> dict:
                 k = min(settings.batch_size, settings.calls - len(records))
                 with guard.interruptible():
                     points = propose(opt, config, k, first=not records)
-                batch = evaluate(points, len(records), settings, config, guard)
+                batch, models = evaluate(points, len(records), settings, config, guard)
                 append_records(settings.out / "evaluations.jsonl", batch)
+                save_best_model(records, batch, models, settings.out)
                 records += batch
                 opt.tell([r["x"] for r in batch], [r["objective"] for r in batch])
                 save_state(opt, records, settings, earlier + time.perf_counter() - start)
@@ -589,8 +506,11 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings, config = resolve_settings(build_parser().parse_args(argv))
+    from .measure import quiet_lightning
+
     try:
-        summary = run_sweep(settings, config)
+        with quiet_lightning():
+            summary = run_sweep(settings, config)
     except Interrupted as exc:
         again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
         sys.stderr.write(f"interrupted: {exc}; resume with: {again}\n")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import yaml
 
@@ -76,6 +77,14 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--compile", action="store_true", help="torch.compile the time loop")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="where to save the trained model (default: <run's log dir>/checkpoints/"
+        "model.ckpt); reload it with <ModelClass>.load_from_checkpoint(path)",
+    )
+    p.add_argument("--no-checkpoint", action="store_true", help="do not save the model")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --checkpoint")
     return p
 
 
@@ -83,33 +92,52 @@ def build_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     hparams = parse_assignments(args.set)
-    from .measure import measure_capacity  # heavy imports after the arguments are checked
+    from .measure import measure_capacity, quiet_lightning  # heavy imports after the checks
 
-    result = measure_capacity(
-        args.model,
-        args.hidden_size,
-        args.num_sequences,
-        iterations=args.iterations,
-        seed=args.seed,
-        learn_initial_state=not args.fixed_initial_state,
-        threshold=args.threshold,
-        accelerator=args.accelerator,
-        log_dir=args.log_dir,
-        progress_bar=not args.no_progress,
-        data_path=args.data,
-        compile=args.compile,
-        **hparams,
-    )
+    if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
+        raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
+    with quiet_lightning():
+        result = measure_capacity(
+            args.model,
+            args.hidden_size,
+            args.num_sequences,
+            iterations=args.iterations,
+            seed=args.seed,
+            learn_initial_state=not args.fixed_initial_state,
+            threshold=args.threshold,
+            accelerator=args.accelerator,
+            log_dir=args.log_dir,
+            progress_bar=not args.no_progress,
+            data_path=args.data,
+            compile=args.compile,
+            keep_module=not args.no_checkpoint,
+            **hparams,
+        )
+    checkpoint = None
+    if not args.no_checkpoint:
+        checkpoint = args.checkpoint or default_checkpoint(result)
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        result.module.save_checkpoint(checkpoint)
+    saved = f"; model saved to {checkpoint}" if checkpoint else ""
     print(
         f"{result.model} H={result.hidden_size}: learned {result.count}/{result.num_sequences} "
         f"sequences (objective {result.objective:g}), final loss {result.final_loss:.4g}, "
-        f"{result.seconds:.1f} s; logs in {result.log_dir}"
+        f"{result.seconds:.1f} s; logs in {result.log_dir}{saved}"
     )
     if args.json:
         summary = {k: finite_or_none(v) for k, v in result.to_dict().items() if k != "errors"}
         errors = [finite_or_none(round(e, 6)) for e in result.errors]
-        print(json.dumps(summary | {"errors": errors}, allow_nan=False))
+        extra = {"errors": errors, "checkpoint": str(checkpoint) if checkpoint else None}
+        print(json.dumps(summary | extra, allow_nan=False))
     return 0
+
+
+def default_checkpoint(result) -> Path:
+    """Beside the run's TensorBoard files, or under checkpoints/ when nothing is logged."""
+    if result.log_dir is not None:
+        return Path(result.log_dir) / "checkpoints" / "model.ckpt"
+    name = f"{result.model}_h{result.hidden_size}_p{result.num_sequences}_seed{result.seed}"
+    return Path("checkpoints") / f"{name}.ckpt"
 
 
 if __name__ == "__main__":

@@ -53,6 +53,7 @@ def tiny_data():
 
 @pytest.fixture(autouse=True, scope="session")
 def _quiet():
-    quiet_lightning()
-    logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", ".*GPU available.*")
+    with quiet_lightning():
+        logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", ".*GPU available.*")
+        yield

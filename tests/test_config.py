@@ -41,7 +41,7 @@ def test_every_model_has_a_config_whose_x0_trains(name):
 def test_the_space_matches_the_original_surrogates():
     """x0 of PC-RNN-HC-A, normalised, is the first point the original GP was fitted on."""
     config = load_search_config("pc_rnn_hc_a")
-    point = [d.normalise(config.x0[d.name]) for d in config.space]
+    point = config.normalise(config.x0)
     assert point == pytest.approx([4 / 249, 0.5, 0.5])
     assert config.space[1].denormalise(0.5) == pytest.approx(0.01)
     assert [type(d).__name__ for d in config.skopt_space()] == ["Integer", "Real", "Real"]

@@ -212,7 +212,7 @@ def test_datamodule_all_250_distinct():
 
 @pytest.mark.parametrize("p", [0, 251, -3])
 def test_datamodule_rejects_p_out_of_range(p):
-    with pytest.raises(UsageError, match=rf"1\.\.250.*got {p}"):
+    with pytest.raises(UsageError, match=rf"num_sequences={p} out of range: 1\.\.250"):
         TrajectoryDataModule(p)
 
 
@@ -221,7 +221,7 @@ def test_datamodule_rejects_bad_lists():
         TrajectoryDataModule([3, 4, 5], seed=[0, 1])
     with pytest.raises(UsageError, match="integer"):
         TrajectoryDataModule(5.5)
-    with pytest.raises(UsageError, match="got 251"):
+    with pytest.raises(UsageError, match="num_sequences=251 out of range"):
         TrajectoryDataModule([3, 251], seed=[0, 1])
 
 

@@ -257,3 +257,51 @@ def test_hyperparameters_are_saved():
     assert model.hparams.alpha_h_prime == HPARAMS["pc_rnn_gc"]["alpha_h_prime"]
     assert model.hparams.hidden_size == 12
     assert float(model.alpha_h_prime) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"foo": 1}, "unknown hyperparameter 'foo' for model PCRNNHCA; allowed: tau, lr"),
+        ({"tau": 0.0}, "tau=0.0 out of range for PCRNNHCA: a float in [1.0, inf)"),
+        ({"tau": -1}, "tau=-1.0 out of range"),
+        ({"tau": float("nan")}, "tau=nan out of range"),
+        ({"lr": -1.0}, "lr=-1.0 out of range for PCRNNHCA: a float in (0.0, inf)"),
+        ({"hidden_size": -1}, "hidden_size=-1 out of range"),
+        ({"hidden_size": 8.5}, "hidden_size must be an integer"),
+        ({"num_sequences": 0}, "num_sequences=0 out of range: 1..250"),
+        ({"seed": 2**64}, "seed=18446744073709551616 out of range"),
+        ({"tau": [2.0, "x"], "seed": [0, 1]}, "tau='x' out of range"),
+    ],
+)
+def test_constructors_refuse_bad_arguments_by_name(kwargs, message):
+    """The option declarations drive validation: one line naming the option, as a
+    UsageError, which is a ValueError."""
+    from rnn_capacity.errors import UsageError
+
+    args = {"hidden_size": 8, "num_sequences": 3} | kwargs
+    with pytest.raises(UsageError) as exc:
+        MODELS["pc_rnn_hc_a"](**args)
+    assert isinstance(exc.value, ValueError)
+    assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_model_declares_its_options(name):
+    """Each declared option is a constructor argument (of the class or its bases) and
+    appears in the class docstrings; per-replica ones are the searchable hyperparameters."""
+    import inspect
+
+    cls = MODELS[name]
+    params = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            params |= set(inspect.signature(klass.__init__).parameters)
+    docs = " ".join(klass.__doc__ or "" for klass in cls.__mro__)
+    for option in cls.options().values():
+        assert option.name in params, option.name
+        assert option.name in docs, option.name
+    from rnn_capacity.config import load_search_config
+
+    config_dims = {d.name for d in load_search_config(name).space}
+    assert config_dims - {"p"} <= {n for n, o in cls.options().items() if o.per_replica}

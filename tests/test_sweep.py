@@ -100,7 +100,7 @@ def test_the_surrogate_reloads_and_predicts_on_normalised_points(finished):
         gp = pickle.load(f)
     assert isinstance(gp, GaussianProcessRegressor)  # the form of <MODEL>_model_<H>.pk
     config = load_search_config("trnn")
-    x0 = [d.normalise(config.x0[d.name]) for d in config.space]
+    x0 = config.normalise(config.x0)
     assert np.allclose(gp.X_train_[0], x0) and len(gp.X_train_) == 4
     assert ((gp.X_train_ >= 0) & (gp.X_train_ <= 1)).all()
     assert np.isfinite(gp.predict(np.random.default_rng(0).random((7, 3)))).all()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import CapacityModule, default_read_out, randn
+from .options import GAMMA, TAU
 
 
 class AntisymmetricRNN(CapacityModule):
@@ -21,7 +22,16 @@ class AntisymmetricRNN(CapacityModule):
     recomputed from ``V`` at every forward (``V``'s upper triangle gets no gradient).
     Initialisation: ``h_0 ~ N(0,1)``, ``V ~ N(0,1)/H``, ``b_r ~ N(0,1)/10``, read-out as
     TRNN. Hyperparameters: ``lr``, ``tau``, ``gamma``.
+
+    Args:
+        hidden_size: ``H``.
+        num_sequences: ``p`` (1–250), or one per replica.
+        tau: ``τ ≥ 1``, or one per replica.
+        gamma: diffusion ``γ ≥ 0``, or one per replica.
+        **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
     """
+
+    OPTIONS = (TAU, GAMMA)
 
     def __init__(
         self,

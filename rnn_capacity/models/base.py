@@ -37,6 +37,11 @@ from types import SimpleNamespace
 import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..errors import UsageError
+from ..layout import padding_mask
+from .options import LR, MAX_HIDDEN, Option, check_count, check_num_sequences, validate_options
 
 OUTPUT_SIZE = 2
 NUM_STEPS = 60
@@ -88,6 +93,10 @@ class CapacityModule(pl.LightningModule):
 
     frozen: tuple[str, ...] = ()
     per_sequence: dict[str, int] = {}
+    #: This class's own options (hyperparameters and settings); see models/options.py.
+    OPTIONS: tuple[Option, ...] = (LR,)
+    #: Constructor arguments that are not model options.
+    STRUCTURE = ("hidden_size", "num_sequences", "seed", "learn_initial_state", "num_steps")
 
     def __init__(
         self,
@@ -102,8 +111,10 @@ class CapacityModule(pl.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        self.check_arguments()
         seeds = per_replica(seed, 1, "seed") if isinstance(seed, int) else list(seed)
         k = len(seeds)
+        self.seeds = [int(s) for s in seeds]
         self.hidden_size = hidden_size
         self.num_steps = num_steps
         self.num_sequences = [int(p) for p in per_replica(num_sequences, k, "num_sequences")]
@@ -129,11 +140,85 @@ class CapacityModule(pl.LightningModule):
                 rep[n] = nn.Parameter(t, requires_grad=n not in self.frozen)
             self.replicas.append(rep)
         # Which sequences of the padded batch are real: (K, P).
-        mask = torch.zeros(k, width, dtype=torch.bool)
-        for i, p in enumerate(self.num_sequences):
-            mask[i, :p] = True
-        self.register_buffer("mask", mask, persistent=False)
+        self.register_buffer("mask", padding_mask(self.num_sequences, width), persistent=False)
         self.last_losses: Tensor | None = None  # (K,) per-replica loss of the last step
+
+    def check_arguments(self) -> None:
+        """Refuse a bad constructor argument with one line naming it (a UsageError, which
+        is a ValueError): unknown names, values out of range, wrong types."""
+        hp = dict(self.hparams)
+        name = type(self).__name__
+        check_count(hp["hidden_size"], "hidden_size", 1, MAX_HIDDEN)
+        seeds = hp["seed"] if isinstance(hp["seed"], list | tuple) else [hp["seed"]]
+        if not seeds:
+            raise UsageError("seed: give at least one seed (one per replica)")
+        for s in seeds:
+            check_count(s, "seed", 0, 2**63 - 1)
+        ps = hp["num_sequences"]
+        for p in ps if isinstance(ps, list | tuple) else [ps]:
+            check_num_sequences(p)
+        check_count(hp["num_steps"], "num_steps", 1, 100_000)
+        if not isinstance(hp["learn_initial_state"], bool):
+            raise UsageError(f"learn_initial_state must be true or false for {name}")
+        if hp.get("pad_to") is not None:
+            check_count(hp["pad_to"], "pad_to", 1, 100_000)
+        skip = (*self.STRUCTURE, "pad_to", *getattr(self, "ignored_options", ()))
+        options = {k: v for k, v in hp.items() if k not in skip}
+        validate_options(type(self), options, name)
+
+    @classmethod
+    def options(cls) -> dict[str, Option]:
+        """This model's options by name (its own first): the one declaration that the
+        constructor, ``measure_capacity``, ``--set`` and the search spaces check against."""
+        from .options import declared_options
+
+        return declared_options(cls)
+
+    def replica(self, k: int) -> CapacityModule:
+        """Replica ``k`` as a single model of the same class: its seed, ``p``, learning
+        rate and hyperparameters, and its trained tensors without the padding — what a
+        single run with that seed would have become (``generate()`` returns the same)."""
+        if not 0 <= k < self.num_replicas:
+            raise IndexError(f"replica {k} of {self.num_replicas}")
+        hp = dict(self.hparams)
+        hp |= {"seed": int(self.seeds[k]), "num_sequences": self.num_sequences[k]}
+        hp |= {"lr": self.lrs[k], "pad_to": None}
+        for name in self.replica_hparams:
+            hp[name] = float(getattr(self, name)[k].item())
+        single = type(self)(**hp)
+        p = self.num_sequences[k]
+        states = set(self.init_state(torch.Generator().manual_seed(0), 1))
+        with torch.no_grad():
+            for name, t in self.replicas[k].items():
+                if name in states:
+                    t = t[:p]
+                elif name in self.per_sequence:
+                    t = t.narrow(self.per_sequence[name], 0, p)
+                single.replicas[0][name].copy_(t)
+        return single.to(self.device)
+
+    def save_checkpoint(self, path) -> None:
+        """Write a checkpoint that ``type(self).load_from_checkpoint(path)`` reloads (the
+        Lightning format: state dict and hyperparameters), atomically. A Trainer's own
+        ``trainer.save_checkpoint`` writes the same kind of file."""
+        import os
+        from pathlib import Path
+
+        path = Path(path)
+        checkpoint = {
+            "state_dict": self.state_dict(),
+            self.CHECKPOINT_HYPER_PARAMS_KEY: dict(self.hparams),
+            "pytorch-lightning_version": pl.__version__,
+            "epoch": 0,
+            "global_step": 0,
+        }
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     # -- what a model provides ------------------------------------------------------
     def init_state(self, g: torch.Generator, p: int) -> dict[str, Tensor]:
@@ -228,10 +313,25 @@ class CapacityModule(pl.LightningModule):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         losses = self.replica_losses(self(batch["targets"]), batch["targets"])
-        self.last_losses = losses.detach()
-        self.log("train/loss", losses.mean(), prog_bar=True)
+        self.log_losses(losses.detach())
         # Replicas are independent: the sum's gradient w.r.t. replica k is that of its loss.
         return losses.sum()
+
+    def log_losses(self, losses: Tensor) -> None:
+        """``train/loss``: through ``self.log`` for a single model; for an ensemble whose
+        Trainer has one logger per replica (``measure_ensemble``), replica ``k``'s own loss
+        to ``trainer.loggers[k]``, so that every replica is its own TensorBoard run."""
+        self.last_losses = losses
+        loggers = self.trainer.loggers if self._trainer is not None else []
+        if self.num_replicas == 1 or len(loggers) != self.num_replicas:
+            self.log("train/loss", losses.mean(), prog_bar=True)
+            return
+        self.log("train/loss_mean", losses.mean(), prog_bar=True, logger=False)
+        step = self.trainer.global_step + 1  # the step this loss belongs to
+        if step % self.trainer.log_every_n_steps and step != self.trainer.max_steps:
+            return
+        for logger, loss in zip(loggers, losses.tolist(), strict=True):
+            logger.log_metrics({"train/loss": loss}, step=step)
 
     def configure_optimizers(self):
         # One Adam parameter group per learning rate: Adam is invariant to gradient
@@ -244,13 +344,9 @@ class CapacityModule(pl.LightningModule):
 
 
 def pad(t: Tensor, axis: int, size: int) -> Tensor:
-    """Zero-pad ``t`` along ``axis`` to ``size``."""
-    missing = size - t.shape[axis]
-    if missing == 0:
-        return t
-    shape = list(t.shape)
-    shape[axis] = missing
-    return torch.cat([t, t.new_zeros(shape)], dim=axis)
+    """Zero-pad ``t`` at the end of ``axis`` to ``size``."""
+    # F.pad lists (before, after) pairs from the last axis backwards.
+    return F.pad(t, (0, 0) * (t.dim() - 1 - axis) + (0, size - t.shape[axis]))
 
 
 def leaky(h: Tensor, drive: Tensor, a: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import CapacityModule, default_read_out, leaky, randn
+from .options import TAU, TAU_FAST, TAU_SLOW
 
 
 def recurrent_weights(g: torch.Generator, hidden: int) -> dict[str, torch.Tensor]:
@@ -47,7 +48,15 @@ class TRNN(CapacityModule):
         a = 1/\tau, \qquad \hat x_t = W_o \tanh(h_t) + b_o
 
     Shapes and initialisation as :class:`SRNN`. Hyperparameters: ``lr``, ``tau`` ≥ 1.
+
+    Args:
+        hidden_size: ``H``.
+        num_sequences: ``p`` (1–250), or one per replica.
+        tau: time constant ``τ ≥ 1``, or one per replica.
+        **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
     """
+
+    OPTIONS = (TAU,)
 
     def __init__(
         self,
@@ -85,10 +94,19 @@ class MTRNN(CapacityModule):
     ``~ N(0,1)/10``; read-out as :class:`SRNN`. Hyperparameters: ``lr``, ``tau_slow``,
     ``tau_fast``.
 
+    Args:
+        hidden_size: ``H``, units per layer.
+        num_sequences: ``p`` (1–250), or one per replica.
+        tau_slow: ``τ_s ≥ 1``, or one per replica.
+        tau_fast: ``τ_f ≥ 1``, or one per replica.
+        **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
+
     Implementation: the two layers are one leaky layer of 2H units, state ``[s, f]``,
     with the block matrix ``[[W_ss, W_sf], [W_fs, W_ff]]`` and per-unit rates
     ``[a_s…, a_f…]`` — the same equations in one batched product per step.
     """
+
+    OPTIONS = (TAU_SLOW, TAU_FAST)
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from torch import Tensor
 from ..errors import UsageError
 from .base import OUTPUT_SIZE, default_read_out, randn
 from .classic import TRNN
+from .options import CONNECTIVITY, RIDGE, SIGMA, TAU
 
 
 class ESN(TRNN):
@@ -35,8 +36,18 @@ class ESN(TRNN):
 
     Hyperparameters: ``tau``, ``connectivity`` (q), ``sigma`` (σ); setting: ``ridge``.
     Training is one Trainer step (the fit), which then stops the Trainer.
+
+    Args:
+        hidden_size: ``H``, reservoir units (typically 1000–4000).
+        num_sequences: ``p`` (1–250), or one per replica.
+        tau: ``τ ≥ 1``, or one per replica.
+        connectivity: ``q ∈ [0, 1]``, or one per replica.
+        sigma: ``σ > 0``, or one per replica.
+        ridge: ``λ ≥ 0``, shared by all replicas.
+        **kwargs: the base class's (``seed``; ``lr`` is ignored).
     """
 
+    OPTIONS = (TAU, CONNECTIVITY, SIGMA, RIDGE)
     frozen = ("h0", "W_r", "b_r", "W_o", "b_o")
     ignored_options = ("lr",)
 
@@ -102,7 +113,5 @@ class ESN(TRNN):
 
     def training_step(self, batch, batch_idx):
         self.fit_read_out(batch["targets"])
-        losses = self.replica_losses(self(), batch["targets"])
-        self.last_losses = losses
-        self.log("train/loss", losses.mean(), prog_bar=True)
+        self.log_losses(self.replica_losses(self(), batch["targets"]))
         self.trainer.should_stop = True  # one closed-form fit is the whole training

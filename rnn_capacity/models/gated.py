@@ -8,13 +8,14 @@ import torch
 from torch import Tensor
 
 from .base import OUTPUT_SIZE, CapacityModule, default_read_out, randn
+from .options import TEACHER_FORCING as TEACHER_FORCING_OPTION
 
 
 def uniform(g: torch.Generator, bound: float, *shape: int) -> Tensor:
     return torch.empty(*shape).uniform_(-bound, bound, generator=g)
 
 
-TEACHER_FORCING = ("none", "train", "always")
+TEACHER_FORCING = TEACHER_FORCING_OPTION.choices  # ("none", "train", "always")
 
 
 def teacher_forcing_mode(value: str | bool) -> str:
@@ -54,7 +55,15 @@ class FeedbackModule(CapacityModule):
 
     Subclasses write ``step(w, state, x)`` with the input ``x`` (K, P, 2); the read-out
     has no tanh: :math:`\hat x_t = W_o h_t + b_o` (the features are ``h`` itself).
+
+    Args:
+        hidden_size: ``H``.
+        num_sequences: ``p`` (1–250), or one per replica.
+        teacher_forcing: ``"none"``, ``"train"`` or ``"always"`` (above), shared.
+        **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
     """
+
+    OPTIONS = (TEACHER_FORCING_OPTION,)
 
     def __init__(self, hidden_size, num_sequences, teacher_forcing: str | bool = "none", **kwargs):
         # save_hyperparameters() (in the base) records this frame's locals: the mode's name.

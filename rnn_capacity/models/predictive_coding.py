@@ -21,6 +21,7 @@ from torch import Tensor
 
 from .base import CapacityModule, default_read_out, leaky, randn
 from .classic import recurrent_weights
+from .options import ALPHA_H_PRIME, FACTORS, STATE_INFERENCE, TAU
 
 
 class PredictiveCodingModule(CapacityModule):
@@ -30,9 +31,18 @@ class PredictiveCodingModule(CapacityModule):
     the drive :math:`d = W_r \tanh(h_{t-1}) + \mathrm{code}(c)`. Cause mixins change the
     code and the drive; velocity variants change the prior. :meth:`infer` runs the
     feedback path. As everywhere, ``f`` is ``tanh(h)`` of the state the step starts from.
+
+    Args:
+        hidden_size: ``H``.
+        num_sequences: ``p`` (1–250), or one per replica; the HC variants have one
+            hidden cause per sequence (``C = p``).
+        tau: ``τ ≥ 1``, or one per replica.
+        factors: (HC-M variants) the number of factors ``F``; ``None`` means ``F = H``.
+        **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
     """
 
     has_causes = False
+    OPTIONS = (TAU,)
 
     def __init__(self, hidden_size, num_sequences, tau: float | Sequence[float] = 10.0, **kwargs):
         super().__init__(hidden_size, num_sequences, tau=tau, **kwargs)
@@ -169,6 +179,7 @@ class MultiplicativeCauses:
 
     has_causes = True
     per_sequence = {"W_cd": 0}
+    OPTIONS = (FACTORS,)
 
     def __init__(self, hidden_size, num_sequences, factors: int | None = None, **kwargs):
         super().__init__(hidden_size, num_sequences, **kwargs)
@@ -267,7 +278,16 @@ class PCRNNGC(Velocity, PredictiveCodingModule):
     The last term is the "state inference" correction (``state_inference=True``, the
     default). Read-out from :math:`h^{prior}`; feedback on ``h`` as PC-RNN-V.
     Initialisation as TRNN. Hyperparameters: ``lr``, ``tau``, ``alpha_h_prime``.
+
+    Args:
+        hidden_size: ``H``.
+        num_sequences: ``p`` (1–250), or one per replica.
+        alpha_h_prime: the velocity update rate ``α_h' ≥ 0``, or one per replica.
+        state_inference: keep the state-inference correction (shared).
+        **kwargs: ``tau`` and the base class's (``seed``, ``lr``, ...).
     """
+
+    OPTIONS = (ALPHA_H_PRIME, STATE_INFERENCE)
 
     def __init__(
         self,
