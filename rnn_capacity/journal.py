@@ -51,29 +51,124 @@ def read_evaluations(path: Path, dims: int) -> list[dict]:
     return records
 
 
-def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
+LOCK = ".lock"  # held (flock) by the process writing a sweep directory
+OWNER = ".owner"  # in a TensorBoard group: the id of the sweep its runs belong to
+SWEEP_ID = ".sweep-id"  # in a sweep directory: its id (random, made at its start)
+
+
+def own_files(path: Path) -> list[Path]:
+    """What a sweep directory holds besides its lock and temporary files of a killed write."""
+    return [p for p in path.iterdir() if p.name != LOCK and not p.name.endswith(".tmp")]
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """``.<name>.tmp`` files a kill -9 left mid-write (the files they replace are intact)."""
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+class DirectoryLock:
+    """One writer per sweep directory: an exclusive ``flock`` on ``<out>/.lock``.
+
+    The kernel drops the lock when its process dies (kill -9, a crash, a lost node's
+    driver), so a stale lock never blocks a resume; a live one refuses the second sweep
+    with the holder's pid."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LOCK
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(
+                f"{self.path.parent} is in use by another sweep (pid {holder}): "
+                "wait for it, or pass another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        import os
+
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+def sweep_id(out: Path) -> str | None:
+    path = out / SWEEP_ID
+    return path.read_text().strip() if path.is_file() else None
+
+
+def check_log_group(group_dir: Path, out: Path, fresh: bool) -> None:
+    """Refuse a TensorBoard group that holds another sweep's runs (a shared --out name in
+    one --log-dir): a fresh sweep must not mix with them, a resume must not delete them.
+    Runs belong to the sweep whose id the group's ``.owner`` names (a sweep moved with its
+    log directory stays itself)."""
+    runs = [p for p in group_dir.iterdir() if p.name != OWNER] if group_dir.is_dir() else []
+    if not runs:
+        return
+    if fresh:
+        raise UsageError(
+            f"{group_dir} already holds TensorBoard runs of an earlier sweep: "
+            "remove it, or pass another --out or --log-dir"
+        )
+    owner = group_dir / OWNER
+    theirs = owner.read_text().strip() if owner.is_file() else None
+    if theirs != sweep_id(out):  # (both None: a sweep from before ids; its own runs)
+        raise UsageError(
+            f"{group_dir} already holds TensorBoard runs of another sweep (id {theirs}): "
+            "pass the --log-dir that sweep of yours used, or another --out name"
+        )
+
+
+def claim_log_group(group_dir: Path, out: Path) -> None:
+    """Mark the group as this sweep's (making the sweep's id if it has none yet)."""
+    import uuid
+
+    if sweep_id(out) is None:
+        write_atomic(out / SWEEP_ID, f"{uuid.uuid4().hex}\n".encode())
+    group_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(group_dir / OWNER, f"{sweep_id(out)}\n".encode())
+
+
+def prepare_output(settings: SweepSettings, expected: dict, lock: DirectoryLock) -> list[dict]:
     """Check the output and log directories (refusing anything that would mix two sweeps),
-    write ``space.json`` and return the configurations already finished."""
+    take the directory's lock, write ``space.json`` and return the configurations
+    already finished."""
     out, group_dir = settings.out, settings.log_dir / settings.group
     space_file = out / "space.json"
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} exists and is not a directory")
     if not settings.resume:
-        if out.exists() and any(out.iterdir()):
+        if out.exists() and own_files(out):
             raise UsageError(f"{out} is not empty: pass --resume to continue it, or another --out")
-        if group_dir.exists() and any(group_dir.iterdir()):
-            raise UsageError(
-                f"{group_dir} already holds TensorBoard runs of an earlier sweep: "
-                "remove it, or pass another --out or --log-dir"
-            )
+        check_log_group(group_dir, out, fresh=True)
         # Both directories exist and are writable before the first file is written, so a
         # bad --log-dir leaves no space.json behind that would block the same command again.
         check_directory(out, "output directory")
         check_directory(settings.log_dir, "TensorBoard log directory")
         ensure_directory(out, "output directory")
         ensure_directory(settings.log_dir, "TensorBoard log directory")
+        lock.acquire()
+        if own_files(out):  # another sweep started here between the check and the lock
+            raise UsageError(f"{out} is not empty: pass --resume to continue it, or another --out")
+        remove_stale_temporaries(out)
+        claim_log_group(group_dir, out)
         write_json(space_file, expected)
         return []
+    if out.is_dir():
+        lock.acquire()
+        remove_stale_temporaries(out)
     if not space_file.is_file():
         raise UsageError(f"nothing to resume in {out} (no space.json): start without --resume")
     try:
@@ -89,9 +184,11 @@ def prepare_output(settings: SweepSettings, expected: dict) -> list[dict]:
             for k in keys
         )
         raise UsageError(f"cannot resume {out}: it holds a sweep of another experiment ({diff})")
+    check_log_group(group_dir, out, fresh=False)
     done = read_evaluations(out / "evaluations.jsonl", len(expected["dimensions"]))
+    claim_log_group(group_dir, out)
     finished = {r["index"] for r in done}
-    for run in group_dir.glob("call*_try*"):  # runs in flight when the sweep was killed
+    for run in group_dir.glob("call*_try*"):  # this sweep's runs in flight when it was killed
         m = RUN_NAME.fullmatch(run.name)
         if m and int(m.group(1)) not in finished:
             shutil.rmtree(run)

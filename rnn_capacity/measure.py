@@ -27,7 +27,7 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import MODELS
 from .models.base import CapacityModule
-from .models.options import check_num_sequences
+from .models.options import MAX_HIDDEN, check_count, check_num_sequences
 from .models.options import validate_options as check_declared
 from .trajectories import N_TRAJECTORIES
 
@@ -84,16 +84,34 @@ def quiet_lightning():
                 logging.getLogger(n).setLevel(level)
 
 
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+MAX_ITERATIONS = 10**7
+
+
 def validate_sizes(
     hidden_size: int, num_sequences: int, iterations: int, threshold: float = DEFAULT_THRESHOLD
 ) -> None:
+    """The measurement's sizes, each an integer in range (a UsageError naming it)."""
     check_num_sequences(num_sequences)
-    if hidden_size < 1:
-        raise UsageError(f"hidden_size={hidden_size} out of range: at least 1")
-    if iterations < 1:
-        raise UsageError(f"iterations={iterations} out of range: at least 1")
+    check_count(hidden_size, "hidden_size", 1, MAX_HIDDEN)
+    check_count(iterations, "iterations", 1, MAX_ITERATIONS)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise UsageError(f"threshold must be a number, got {threshold!r}")
     if not 0 < threshold < math.inf:  # also rejects NaN
         raise UsageError(f"threshold={threshold} out of range: a positive, finite error")
+
+
+def validate_run(seeds: list, accelerator: str) -> None:
+    for s in seeds:
+        check_count(s, "seed", 0, 2**63 - 1)
+    if accelerator not in ACCELERATORS:
+        allowed = ", ".join(ACCELERATORS)
+        raise UsageError(f"accelerator={accelerator!r} is not one of {allowed}")
+    if accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"accelerator={accelerator!r}: no GPU is available here")
 
 
 @dataclass
@@ -250,6 +268,9 @@ def measure_ensemble(
     compiled graph (bench/throughput.py measures the gain and the compile time).
     """
     cls = model_class(model)
+    if not replicas:
+        raise UsageError("an ensemble needs at least one replica")
+    validate_run([r.seed for r in replicas], accelerator)
     names = set(replicas[0].hparams)
     hparams = []  # validated copies: the caller's replicas stay as they were
     for r in replicas:

@@ -56,11 +56,12 @@ from tqdm.auto import tqdm
 from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
-from .errors import ArgumentParser, UsageError, cli_main
+from .errors import ArgumentParser, UsageError, cli_main, one_line
 from .files import append_records, write_atomic, write_json
-from .journal import prepare_output, summarise, summarised_wall
-from .measure import Replica, measure_ensemble
+from .journal import DirectoryLock, prepare_output, summarise, summarised_wall
+from .measure import MAX_ITERATIONS, Replica, measure_ensemble
 from .models import MODELS
+from .models.options import MAX_HIDDEN
 
 PROG = "python -m rnn_capacity.sweep"
 # "paper" is protocol.md exactly (calls=None: the config's own count, 300 or 500;
@@ -124,6 +125,7 @@ def experiment(settings: SweepSettings, config: SearchConfig) -> dict:
     desc = config.describe() | {"hidden_size": settings.hidden_size, "tries": settings.tries}
     desc |= {"iterations": settings.iterations, "learn_initial_state": settings.learn_initial_state}
     desc |= {"threshold": settings.threshold, "data": data, "settings": settings.settings or {}}
+    desc |= {"seed": settings.seed}  # a resume with another seed would mix two searches
     return json.loads(json.dumps(desc))  # as it reads back from the file
 
 
@@ -139,26 +141,32 @@ class Interrupted(BaseException):
 
 
 class InterruptGuard:
-    """Turns SIGINT into :class:`Interrupted` inside :meth:`interruptible` blocks (asking
-    for points, training) and defers it elsewhere, so no file is ever left half-written."""
+    """Turns SIGINT and SIGTERM into :class:`Interrupted` inside :meth:`interruptible`
+    blocks (asking for points, training) and defers them elsewhere, so no file is ever
+    left half-written. (Lightning's own SIGTERM handler would end the process with
+    status 0 and no word; ours runs too, and stops the sweep like Ctrl-C.)"""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = self.armed = False
-        self.previous = None
+        self.signum: int | None = None
+        self.previous: dict = {}
 
     def __enter__(self) -> InterruptGuard:
         if threading.current_thread() is threading.main_thread():  # signal's restriction
-            self.previous = signal.signal(signal.SIGINT, self._handle)
+            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
+        self.signum = signum
         if self.armed:
-            raise Interrupted
+            raise Interrupted(signal_name(signum))
 
     @contextmanager
     def interruptible(self):
@@ -171,7 +179,11 @@ class InterruptGuard:
 
     def check(self) -> None:
         if self.requested:
-            raise Interrupted
+            raise Interrupted(signal_name(self.signum))
+
+
+def signal_name(signum: int | None) -> str:
+    return signal.Signals(signum).name if signum else "SIGINT"
 
 
 # ------------------------------------------------------------------------------ search
@@ -342,14 +354,24 @@ def log_search(writer: SummaryWriter, records: list[dict], since: int = 0) -> No
 def run_sweep(settings: SweepSettings, config: SearchConfig) -> dict:
     """Run (or resume) a sweep to ``settings.calls`` configurations; returns the summary.
 
-    Raises :class:`Interrupted` (saying what is recorded) on Ctrl-C.
+    Raises :class:`Interrupted` (saying what is recorded) on Ctrl-C or SIGTERM. Holds the
+    output directory's lock while it runs: a second sweep on it is refused.
     """
+    lock = DirectoryLock(settings.out)
+    try:
+        with warnings.catch_warnings():
+            # skopt then draws a random point instead, as it should; the warning would only
+            # break the progress bar (GP proposals often land on a corner already evaluated).
+            warnings.filterwarnings("ignore", ".*has been evaluated at point.*", UserWarning)
+            return _run_sweep(settings, config, lock)
+    finally:
+        lock.release()
+
+
+def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLock) -> dict:
     start = time.perf_counter()
-    # skopt then draws a random point instead, as it should; the warning would only
-    # break the progress bar (GP proposals often land on a corner already evaluated).
-    warnings.filterwarnings("ignore", ".*has been evaluated at point.*", UserWarning)
     with InterruptGuard() as guard:
-        records = prepare_output(settings, experiment(settings, config))
+        records = prepare_output(settings, experiment(settings, config), lock)
         earlier = summarised_wall(settings.out) if records else 0.0
         opt = make_optimizer(settings, config, len(records))
         if records:
@@ -381,15 +403,18 @@ def run_sweep(settings: SweepSettings, config: SearchConfig) -> dict:
                 bar.set_postfix_str(best_so_far(records), refresh=False)
                 bar.update(len(batch))
                 guard.check()
-        except Interrupted:
+        except Interrupted as exc:
             recorded = f"{len(records)} of {settings.calls} configurations are recorded"
-            raise Interrupted(f"{recorded} in {settings.out}") from None
+            raise Interrupted(f"{exc} received; {recorded} in {settings.out}") from None
         finally:
             bar.close()
             writer.close()
         wall = earlier + time.perf_counter() - start
         save_state(opt, records, settings, wall)
-        save_plots(opt, settings.out)  # a Ctrl-C now is ignored: the sweep is done
+        try:
+            save_plots(opt, settings.out)  # a Ctrl-C now is ignored: the sweep is done
+        except OSError as exc:  # e.g. a full disk: the results are saved, the plots are not
+            sys.stderr.write(f"warning: plots not written ({one_line(exc)})\n")
     return summarise(records, settings, wall)
 
 
@@ -473,12 +498,14 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         if chosen["learn_initial_state"] is None:
             chosen["learn_initial_state"] = config.paper.learn_initial_state
         protocol = dict(config.paper.settings)
-    minimum = {"calls": 1, "tries": 1, "iterations": 1, "batch_size": 1, "initial_points": 0}
-    checks = minimum | {"hidden_size": 1, "seed": 0}
-    for name, low in checks.items():
+    ranges = {"calls": (1, 10**6), "tries": (1, 1000), "iterations": (1, MAX_ITERATIONS)}
+    ranges |= {"batch_size": (1, 1000), "initial_points": (0, 10**6)}
+    ranges |= {"hidden_size": (1, MAX_HIDDEN), "seed": (0, 2**63 - 1)}
+    for name, (low, high) in ranges.items():
         value = chosen.get(name, getattr(args, name))
-        if value < low:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+        if not low <= value <= high:
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(f"{flag}={value} out of range: {low}..{high}")
     if not 0 < args.threshold < math.inf:
         raise UsageError(f"--threshold must be positive and finite, got {args.threshold}")
     if args.accelerator == "gpu" and not torch.cuda.is_available():
@@ -514,7 +541,13 @@ def main(argv=None) -> int:
     except Interrupted as exc:
         again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
         sys.stderr.write(f"interrupted: {exc}; resume with: {again}\n")
-        return 130
+        return 143 if "SIGTERM" in str(exc) else 130
+    except OSError as exc:  # a full disk, say: what is recorded stays readable
+        sys.stderr.write(
+            f"error: cannot write in {settings.out} ({one_line(exc)}); the configurations "
+            f"finished before are recorded: free space, then resume with --resume\n"
+        )
+        return 1
     best = summary["best"]
     print(
         f"{settings.model} H={settings.hidden_size}: best objective {summary['best_objective']:g} "

@@ -326,7 +326,12 @@ def read_raw_trajectories(path: str | Path | None = None) -> np.ndarray:
             with path.open("rb") as f:
                 # latin1 lets Python 3 read numpy arrays pickled by Python 2.
                 obj = pickle.load(f, encoding="latin1")  # the user named this file
-        arr = np.asarray(obj, dtype=np.float64)
+        raw = np.asarray(obj)
+        if raw.dtype.kind not in "fiu":  # no complex, bool, string or object arrays
+            raise UsageError(f"{path}: expected real coordinates, found dtype {raw.dtype}")
+        arr = raw.astype(np.float64)
+    except UsageError:
+        raise
     except Exception as exc:  # any failure to decode is the file's fault, not a bug
         raise UsageError(
             f"{path}: cannot read trajectories ({type(exc).__name__}: {one_line(exc)})"

@@ -413,3 +413,11 @@ def test_the_generator_and_loader_import_numpy_only():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.bool_])
+def test_load_refuses_non_real_arrays(tmp_path, dtype):
+    path = tmp_path / "odd.npy"
+    np.save(path, np.zeros(RAW_SHAPE, dtype=dtype))
+    with pytest.raises(UsageError, match="expected real coordinates"):
+        load_trajectories(path)

@@ -82,7 +82,8 @@ def test_a_tiny_sweep_writes_every_file(finished):
     assert space["learn_initial_state"] is True and space["threshold"] == 0.1
     for png in ("convergence.png", "objective.png"):
         assert (out / png).read_bytes().startswith(b"\x89PNG")
-    assert not list(out.glob(".*"))  # no temporary file left behind
+    assert not list(out.glob(".*.tmp"))  # no temporary file left behind
+    assert (out / "best.ckpt").is_file() and json.loads((out / "best.json").read_text())
 
     run = EventAccumulator(str(finished / "logs" / "out" / "call0000_try1"))
     run.Reload()
@@ -144,7 +145,7 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, capsys, monkeypat
     monkeypatch.setattr(sweep, "measure_ensemble", measure_then_ctrl_c)
     assert main(args(tmp_path, "--calls", "4")) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith("interrupted: 1 of 4 configurations are recorded")
+    assert err.startswith("interrupted: SIGINT received; 1 of 4 configurations are recorded")
     assert err.endswith("--calls 4 --resume")
     assert len(records(tmp_path)) == 1
     monkeypatch.setattr(sweep, "measure_ensemble", real)
@@ -183,7 +184,7 @@ def test_ctrl_c_in_a_real_process_exits_130_with_one_line(tmp_path):
     last = err.strip().splitlines()[-1]
     assert last.startswith("interrupted: ") and last.endswith("--calls 200 --resume")
     assert [r["index"] for r in records(tmp_path)] == list(range(len(records(tmp_path))))
-    assert not list((tmp_path / "out").glob(".*"))
+    assert not list((tmp_path / "out").glob(".*.tmp"))
 
 
 def test_a_torn_last_line_is_skipped_with_a_warning(finished, tmp_path, capsys):
@@ -260,13 +261,16 @@ def test_sequential_tries_train_one_replica_at_a_time(tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--calls", "0"], "--calls must be at least 1"),
-        (["--tries", "0"], "--tries must be at least 1"),
-        (["--iterations", "0"], "--iterations must be at least 1"),
-        (["--batch-size", "0"], "--batch-size must be at least 1"),
-        (["--initial-points", "-1"], "--initial-points must be at least 0"),
-        (["--seed", "-1"], "--seed must be at least 0"),
-        (["--hidden-size", "0"], "--hidden-size must be at least 1"),
+        (["--calls", "0"], "--calls=0 out of range: 1.."),
+        (["--tries", "0"], "--tries=0 out of range"),
+        (["--iterations", "0"], "--iterations=0 out of range"),
+        (["--batch-size", "0"], "--batch-size=0 out of range"),
+        (["--initial-points", "-1"], "--initial-points=-1 out of range"),
+        (["--seed", "-1"], "--seed=-1 out of range"),
+        (["--hidden-size", "0"], "--hidden-size=0 out of range"),
+        (["--hidden-size", str(10**8)], "--hidden-size=100000000 out of range: 1..20000"),
+        (["--hidden-size", str(2**63)], "out of range"),
+        (["--seed", str(2**64)], "--seed=18446744073709551616 out of range"),
         (["--model", "nope"], "unknown model 'nope'; known models: srnn, trnn"),
         (["--learn-initial-state", "--fixed-initial-state"], "not allowed with argument"),
         (["--data", "missing.npy"], "missing.npy: no such file"),
@@ -296,3 +300,113 @@ def test_presets_and_explicit_flags():
     assert str(quick.out) == os.path.join("results", "pc_rnn_hc_a_60")
     mixed = settings("--model", "gru", "--preset", "paper", "--calls", "7", "--learn-initial-state")
     assert (mixed.calls, mixed.iterations, mixed.learn_initial_state) == (7, 3000, True)
+
+
+def start(tmp_path, *extra) -> tuple[subprocess.Popen, object]:
+    """A real sweep process; returns it once its first configuration is recorded."""
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *args(tmp_path, "--calls", "200", *extra)]
+    cmd[cmd.index("--iterations") + 1] = "300"  # so that a signal mostly lands in training
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "out" / "evaluations.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and log.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return proc, log
+
+
+def test_sigterm_stops_like_ctrl_c(tmp_path):
+    proc, _ = start(tmp_path)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("interrupted: SIGTERM received; ") and last.endswith("--resume")
+    assert [r["index"] for r in records(tmp_path)] == list(range(len(records(tmp_path))))
+
+
+def test_a_second_sweep_on_a_running_sweeps_directory_is_refused(tmp_path, capsys):
+    proc, log = start(tmp_path)
+    try:
+        before = log.read_text()
+        second = args(tmp_path, "--calls", "200", "--resume")
+        second[second.index("--iterations") + 1] = "300"  # the same experiment
+        with pytest.raises(SystemExit) as exc:
+            main(second)
+        assert exc.value.code == 2
+        assert "is in use by another sweep (pid " in error_line(capsys)
+        assert log.read_text().startswith(before)  # untouched, still growing
+    finally:
+        proc.kill()
+        proc.wait()
+    # The lock died with its process (kill -9): a resume goes on.
+    done = len(records(tmp_path))
+    again = args(tmp_path, "--calls", str(done + 1), "--resume")
+    again[again.index("--iterations") + 1] = "300"
+    assert main(again) == 0
+    assert_each_once(tmp_path, done + 1)
+
+
+def test_resume_refuses_a_log_group_of_another_sweep(finished, tmp_path, capsys):
+    """Two sweeps with the same --out name: a resume in the other's --log-dir must not
+    delete (or mix with) the first one's TensorBoard runs."""
+    root = copy_of(finished, tmp_path)
+    other = tmp_path / "elsewhere"
+    other_args = [*TINY, "--out", str(other / "out"), "--calls", "1"]
+    assert main([*other_args, "--log-dir", str(other / "logs")]) == 0
+    capsys.readouterr()
+    runs_before = runs(root)
+    with pytest.raises(SystemExit) as exc:
+        main([*other_args[:-1], "2", "--log-dir", str(root / "logs"), "--resume"])
+    assert exc.value.code == 2
+    assert "already holds TensorBoard runs of " in error_line(capsys)
+    assert runs(root) == runs_before
+
+
+def test_a_stale_temporary_file_does_not_block_the_directory(tmp_path):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / ".space.json.tmp").write_text('{"half": ')  # kill -9 mid-write
+    assert main(args(tmp_path, "--calls", "2")) == 0
+    assert not (tmp_path / "out" / ".space.json.tmp").exists()
+
+
+def test_resume_with_another_seed_is_refused(finished, tmp_path, capsys):
+    root = copy_of(finished, tmp_path)
+    with pytest.raises(SystemExit):
+        main(args(root, "--calls", "5", "--resume", "--seed", "3"))
+    assert "seed: 0 there, 3 here" in error_line(capsys)
+
+
+def test_a_full_disk_while_plotting_is_one_warning(finished, tmp_path, monkeypatch, capsys):
+    root = copy_of(finished, tmp_path)
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sweep, "save_plots", full)
+    assert main(args(root, "--calls", "5", "--resume")) == 0
+    err = capsys.readouterr().err
+    assert "warning: plots not written ([Errno 28] No space left on device)" in err
+    assert "Traceback" not in err
+    assert len(records(root)) == 5
+
+
+def test_a_full_disk_while_recording_is_one_line(finished, tmp_path, monkeypatch, capsys):
+    root = copy_of(finished, tmp_path)
+    before = (root / "out" / "evaluations.jsonl").read_text()
+
+    def full(path, batch):
+        with path.open("a") as f:  # half a line reaches the disk, then it is full
+            f.write(json.dumps(batch[0])[:20])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sweep, "append_records", full)
+    assert main(args(root, "--calls", "5", "--resume")) == 1
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and errors[0].startswith("error: cannot write in ")
+    assert "--resume" in errors[0] and "Traceback" not in err
+    monkeypatch.undo()
+    assert main(args(root, "--calls", "5", "--resume")) == 0  # the torn line is skipped
+    assert (root / "out" / "evaluations.jsonl").read_text().startswith(before)
+    assert_each_once(root, 5)
