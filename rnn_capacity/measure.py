@@ -201,6 +201,7 @@ def measure_capacity(
     data_path: str | Path | None = None,
     compile: bool = False,
     trainer_kwargs: dict | None = None,
+    keep_module: bool = False,
     **hparams,
 ) -> CapacityResult:
     """Train one model on ``num_sequences`` trajectories and count those it learned.
@@ -210,7 +211,9 @@ def measure_capacity(
     ``alpha_h_prime``) plus settings such as ``factors``. Bad input raises
     :class:`~rnn_capacity.errors.UsageError`. With ``log_dir=None`` nothing is logged.
     ``trainer_kwargs`` go to ``pl.Trainer`` (e.g. ``{"precision": "64-true"}``,
-    ``{"callbacks": [...]}``, ``{"enable_checkpointing": True}``).
+    ``{"callbacks": [...]}``, ``{"enable_checkpointing": True}``). With
+    ``keep_module=True`` the trained model is ``result.module`` (e.g. to
+    ``result.module.save_checkpoint(path)``).
     """
     (result,) = measure_ensemble(
         model,
@@ -225,6 +228,7 @@ def measure_capacity(
         data_path=data_path,
         compile=compile,
         trainer_kwargs=trainer_kwargs,
+        keep_module=keep_module,
     )
     return result
 

@@ -126,6 +126,7 @@ PAPER_VARIANTS = {
     "antisymmetric_rnn": (True, {}),
     "pc_rnn_gc": (True, {}),
     "gru": (False, {"teacher_forcing": "always"}),
+    "lstm": (False, {"teacher_forcing": "always"}),
     "pc_rnn_hc_a": (False, {}),
     "esn": (False, {}),
 }

@@ -176,3 +176,29 @@ def test_an_unwritable_log_dir_is_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err and "TensorBoard log directory" in err
     assert afile.read_text() == "keep me"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"hidden_size": "8"}, "hidden_size must be an integer, got '8'"),
+        ({"hidden_size": 8.5}, "hidden_size must be an integer"),
+        ({"hidden_size": float("nan")}, "hidden_size must be an integer"),
+        ({"hidden_size": True}, "hidden_size must be an integer, got True"),
+        ({"hidden_size": 10**8}, "hidden_size=100000000 out of range"),
+        ({"threshold": "0.1"}, "threshold must be a number"),
+        ({"seed": 2**64}, "seed=18446744073709551616 out of range"),
+        ({"seed": 1.5}, "seed must be an integer, got 1.5"),
+        ({"iterations": float("inf")}, "iterations must be an integer, got inf"),
+        ({"iterations": 2.5}, "iterations must be an integer, got 2.5"),
+        ({"accelerator": "tpu"}, "accelerator='tpu' is not one of auto, cpu, gpu"),
+        ({"num_sequences": 2.0}, "num_sequences must be an integer"),
+    ],
+)
+def test_the_api_answers_bad_input_with_a_usage_error(kwargs, message):
+    """One exception type for bad input (UsageError, a ValueError), one line naming it."""
+    args = {"model": "trnn", "hidden_size": 4, "num_sequences": 2, "iterations": 1}
+    with pytest.raises(ValueError) as exc:
+        measure_capacity(**(args | kwargs), log_dir=None)
+    assert isinstance(exc.value, UsageError)
+    assert message in str(exc.value) and "\n" not in str(exc.value)

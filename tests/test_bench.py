@@ -1,0 +1,127 @@
+"""bench/throughput.py and its original-style baselines (bench/original_style.py), tiny sizes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+sys.path.insert(0, str(BENCH))
+
+import original_style  # noqa: E402
+import throughput  # noqa: E402
+
+from rnn_capacity.models import MODELS  # noqa: E402
+
+BPTT = [name for name in MODELS if name != "esn"]
+
+
+def refuse(constant: str):
+    raise ValueError(f"not strict JSON: {constant}")
+
+
+def test_throughput_tiny_run_reports_ratio_and_startup_per_row(capsys):
+    argv = ["--models", "pc_rnn_hc_a", "gru", "esn", "--ks", "1", "2"]
+    argv += ["--iterations", "3", "--warmup", "1", "--repeats", "1", "--threads", "1"]
+    argv += ["--project", "--project-ps", "2", "3", "--json"]
+    threads = torch.get_num_threads()
+    throughput.main(argv)
+    assert torch.get_num_threads() == threads  # restored
+    out = capsys.readouterr().out.strip().splitlines()
+    report = json.loads(out[-1], parse_constant=refuse)  # strict JSON: no NaN or Infinity
+    rows = {(r["model"], r["K"]): r for r in report["rows"]}
+    assert set(rows) == {("pc_rnn_hc_a", 1), ("pc_rnn_hc_a", 2), ("gru", 1), ("gru", 2)}
+    for row in rows.values():
+        assert row["ratio"] > 0
+        assert row["baseline_startup_s"] > 0 and row["package_startup_s"] > 0
+        assert row["baseline_ms_per_iteration"] > 0 and row["package_ms_per_iteration"] > 0
+        expected = row["baseline_ms_per_iteration"] / row["package_ms_per_model_iteration"]
+        assert row["ratio"] == pytest.approx(expected, rel=1e-3)
+    # The baseline trains one model at a time: measured once per model, the same for all K.
+    assert (
+        rows["gru", 1]["baseline_ms_per_iteration"] == rows["gru", 2]["baseline_ms_per_iteration"]
+    )
+    assert "lightning_overhead" in rows["pc_rnn_hc_a", 2]
+    assert "closed form" in report["skipped"]["esn"]
+    assert report["faithfulness"]["notebook_over_baseline"] > 0
+    projection = report["projection"]
+    assert projection["sampled_p"] == [2, 3]
+    assert projection["package_hours"] > 0 and projection["baseline_hours"] > 0
+    assert report["machine"] and report["threads"] == 1
+
+
+def test_every_bptt_model_has_a_baseline():
+    assert set(original_style.BASELINES) == set(BPTT)
+    assert set(throughput.HPARAMS) == set(BPTT)
+
+
+@pytest.mark.parametrize("name", BPTT)
+def test_baseline_forward_returns_errors_per_step_and_sequence(name):
+    T, p, H = 60, 3, 8
+    model, h0, c0 = original_style.build_original(name, p, H, **throughput.HPARAMS[name])
+    targets = torch.randn(T, p, 2)
+    errors = model(targets, c0, h0)
+    assert errors.shape == (T, p, 2)
+    assert torch.isfinite(errors).all()
+    torch.mean(errors**2).backward()
+    grads = [q.grad for q in model.parameters()]
+    assert grads and all(g is not None for g in grads)
+
+
+def test_train_original_records_one_time_per_iteration():
+    clock: list[float] = []
+    targets = torch.randn(60, 2, 2)
+    loss = original_style.train_original("trnn", targets, 6, 3, clock=clock, tau=5.0)
+    assert len(clock) == 3 and clock == sorted(clock) and np.isfinite(loss)
+
+
+def test_notebook_transcription_trains_from_the_numpy_array():
+    raw = np.random.default_rng(0).normal(size=(250, 1200, 2))
+    trajs = original_style.original_trajs(raw)
+    assert trajs.shape == (60, 250, 2) and not trajs.flags.c_contiguous
+    clock: list[float] = []
+    loss = original_style.notebook_training(trajs, 4, 8, 0.01, 5.0, 2, clock=clock)
+    assert len(clock) == 2 and np.isfinite(loss)
+
+
+#: package tensor name -> baseline parameter name
+BASELINE_NAMES = {
+    "W_ih": "cell.weight_ih",
+    "W_hh": "cell.weight_hh",
+    "b_ih": "cell.bias_ih",
+    "b_hh": "cell.bias_hh",
+    "V": "v",
+}
+STATES = ("h0", "c0", "s0", "f0")
+
+
+@pytest.mark.parametrize("name", BPTT)
+def test_baseline_computes_the_package_models_equations(name):
+    """With the package model's weights and initial states, the baseline makes the same
+    errors: same equations, same shapes, same trainable parameters."""
+    T, p, H = 60, 3, 8
+    hp = throughput.HPARAMS[name]
+    package = MODELS[name](H, p, seed=0, learn_initial_state=False, lr=0.01, **hp)
+    base, _, c0 = original_style.build_original(name, p, H, **hp)
+    params = dict(base.named_parameters())
+    rep = package.replicas[0]
+    weights = {n: t for n, t in rep.items() if n not in STATES}
+    assert len(weights) == len(params)
+    with torch.no_grad():
+        for n, t in weights.items():
+            target = params[BASELINE_NAMES.get(n, n.lower())]
+            target.copy_(t.reshape(target.shape))
+        if name == "lstm":
+            h0 = (torch.tanh(rep["c0"]), rep["c0"].clone())
+        elif name == "mtrnn":
+            h0 = (rep["s0"].clone(), rep["f0"].clone())
+        else:
+            h0 = rep["h0"].clone()
+        x = 0.5 * torch.randn(T, p, 2)
+        expected = package(x[:, None])[:, 0] - x
+        torch.testing.assert_close(base(x, c0, h0), expected, rtol=1e-5, atol=1e-5)
