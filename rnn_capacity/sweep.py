@@ -57,6 +57,7 @@ from .capacity import DEFAULT_THRESHOLD, objective
 from .config import SearchConfig, load_search_config
 from .data import load_trajectories
 from .errors import ArgumentParser, UsageError, cli_main, one_line
+from .executors import EXECUTORS, Task, make_executor
 from .files import append_records, write_atomic, write_json
 from .journal import DirectoryLock, prepare_output, summarise, summarised_wall
 from .measure import MAX_ITERATIONS, Replica, measure_ensemble
@@ -103,6 +104,8 @@ class SweepSettings:
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool = False
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
+    executor: str = "local"  # or "process" (rnn_capacity/executors.py)
+    workers: int = 1
 
     @property
     def group(self) -> str:
@@ -203,13 +206,21 @@ def make_optimizer(settings: SweepSettings, config: SearchConfig, done: int) -> 
     )
 
 
-def propose(opt: Optimizer, config: SearchConfig, k: int, first: bool) -> list[list]:
+def propose(
+    opt: Optimizer, config: SearchConfig, k: int, first: bool, pending: list | None = None
+) -> list[list]:
     """The next ``k`` points, as Python values; the very first configuration is x0.
 
     Points asked with x0 do not know it is pending: they are random ones anyway, unless
-    ``--initial-points`` is smaller than the batch.
+    ``--initial-points`` is smaller than the batch. Points still training elsewhere
+    (``pending``) are told to a copy of the optimiser with the best objective so far as
+    their value (constant liar), so that the new points differ from them.
     """
     head = [config.x0_list()] if first else []
+    if pending:
+        told = opt.yi
+        opt = opt.copy(random_state=opt.rng)
+        opt.tell([list(x) for x in pending], [min(told) if told else 0.0] * len(pending))
     n = k - len(head)
     points = [] if n == 0 else [opt.ask()] if n == 1 else opt.ask(n_points=n, strategy="cl_min")
     return head + [[v.item() if hasattr(v, "item") else v for v in x] for x in points]
@@ -386,27 +397,42 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
             tqdm.write(f"{done} (--calls {settings.calls}): refreshing the summary and plots only")
         bar = tqdm(total=settings.calls, initial=min(len(records), settings.calls), unit="config")
         bar.set_postfix_str(best_so_far(records))
+        executor = make_executor(settings, config)
+        launched = len(records)
+        finished: dict[int, tuple[list[dict], dict]] = {}  # by start index, not yet written
         try:
             while len(records) < settings.calls:
-                k = min(settings.batch_size, settings.calls - len(records))
-                with guard.interruptible():
-                    points = propose(opt, config, k, first=not records)
-                batch, models = evaluate(points, len(records), settings, config, guard)
-                append_records(settings.out / "evaluations.jsonl", batch)
-                save_best_model(records, batch, models, settings.out)
-                records += batch
-                opt.tell([r["x"] for r in batch], [r["objective"] for r in batch])
-                save_state(opt, records, settings, earlier + time.perf_counter() - start)
-                log_search(writer, records, since=batch[0]["index"])
-                for r in batch:
-                    tqdm.write(describe(r))
-                bar.set_postfix_str(best_so_far(records), refresh=False)
-                bar.update(len(batch))
+                while executor.has_room() and launched < settings.calls:
+                    k = min(settings.batch_size, settings.calls - launched)
+                    with guard.interruptible():
+                        points = propose(
+                            opt, config, k, first=launched == 0,
+                            pending=executor.pending_points(),
+                        )  # fmt: skip
+                    executor.submit(Task(points, launched))
+                    launched += k
+                for task, (batch, models) in executor.collect(guard.interruptible):
+                    finished[task.start] = (batch, models)
+                    opt.tell([r["x"] for r in batch], [r["objective"] for r in batch])
+                # The journal stays in index order: a batch that finished early waits for
+                # the ones before it (a crash loses it with them: work in flight).
+                while len(records) in finished:
+                    batch, models = finished.pop(len(records))
+                    append_records(settings.out / "evaluations.jsonl", batch)
+                    save_best_model(records, batch, models, settings.out)
+                    records += batch
+                    save_state(opt, records, settings, earlier + time.perf_counter() - start)
+                    log_search(writer, records, since=batch[0]["index"])
+                    for r in batch:
+                        tqdm.write(describe(r))
+                    bar.set_postfix_str(best_so_far(records), refresh=False)
+                    bar.update(len(batch))
                 guard.check()
         except Interrupted as exc:
             recorded = f"{len(records)} of {settings.calls} configurations are recorded"
             raise Interrupted(f"{exc} received; {recorded} in {settings.out}") from None
         finally:
+            executor.shutdown()
             bar.close()
             writer.close()
         wall = earlier + time.perf_counter() - start
@@ -478,6 +504,13 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="torch.compile the time loop (p padded to multiples of 16 to reuse graphs)",
     )
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: in this process (default); process: --workers worker processes",
+    )
+    p.add_argument("--workers", type=int, default=None, help="worker processes (process)")
     return p
 
 
@@ -512,6 +545,11 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         raise UsageError("--accelerator gpu: no GPU is available here")
     if args.data is not None:
         load_trajectories(args.data)  # a bad file fails now, before anything is written
+    workers = args.workers if args.workers is not None else 1
+    if args.executor == "local" and workers != 1:
+        raise UsageError("--workers needs --executor process")
+    if not 1 <= workers <= 256:
+        raise UsageError(f"--workers={workers} out of range: 1..256")
     settings = SweepSettings(
         model=args.model,
         hidden_size=args.hidden_size,
@@ -524,6 +562,8 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         resume=args.resume,
         compile=args.compile,
         settings=protocol,
+        executor=args.executor,
+        workers=workers,
         **chosen,
     )
     return settings, config

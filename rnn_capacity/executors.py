@@ -1,0 +1,208 @@
+"""Where a sweep's configurations train: in the driver's process, or in worker processes.
+
+The sweep's ask/tell loop hands each batch of configurations (one constant-liar batch,
+its tries included, trained as one ensemble) to an executor and collects finished ones
+in whatever order they finish:
+
+* :class:`LocalExecutor` (``--executor local``, the default): in the sweep's own process,
+  one batch at a time — exactly the sequential search of the original protocol.
+* :class:`ProcessExecutor` (``--executor process --workers N``): N worker processes
+  (spawned, each with ``cores // N`` torch threads so that N × threads ≤ cores), N
+  batches in flight. A worker that dies (kill -9, out of memory) breaks the pool; the
+  pool is rebuilt and the batches it held are retried, at most ``retries`` times each,
+  after which they are recorded as failed (count 0, like a diverged run) and the sweep
+  goes on. Workers write their TensorBoard runs into the sweep's log directory.
+
+While batches are in flight the next points are asked of a copy of the optimiser told a
+lie for every pending point (``cl_min``), so that workers do not train the same point.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+EXECUTORS = ("local", "process")
+
+
+@dataclass
+class Task:
+    """One batch of configurations: indices ``start``, ``start + 1``, ..."""
+
+    points: list[list]
+    start: int
+    attempts: int = 0
+    future: Future | None = field(default=None, repr=False)
+
+
+def train_batch(points, start, settings, config):
+    """Train one batch (in a worker, or in the driver); returns (records, best models)."""
+    from contextlib import nullcontext
+
+    from .measure import quiet_lightning
+    from .sweep import evaluate
+
+    class NoGuard:  # the driver alone handles Ctrl-C and SIGTERM
+        def interruptible(self):
+            return nullcontext()
+
+    with quiet_lightning():
+        return evaluate(points, start, settings, config, NoGuard())
+
+
+def failed_records(task: Task, settings, config, error: str) -> list[dict]:
+    """What a batch that could not be trained is recorded as: count 0 for every try."""
+    records = []
+    for i, x in enumerate(task.points):
+        p = int(dict(zip(config.names, x, strict=True))["p"])
+        values = {k: v for k, v in zip(config.names, x, strict=True) if k != "p"}
+        records.append(
+            {
+                "index": task.start + i,
+                "x": x,
+                "p": p,
+                "hparams": values | config.fixed | (settings.settings or {}),
+                "seeds": [],
+                "counts": [0] * settings.tries,
+                "mean_count": 0.0,
+                "objective": float(p),
+                "final_losses": [None] * settings.tries,
+                "seconds": 0.0,
+                "ensemble": 0,
+                "failed": error,
+            }
+        )
+    return records
+
+
+class LocalExecutor:
+    """One batch at a time, in this process."""
+
+    workers = 1
+
+    def __init__(self, settings, config) -> None:
+        self.settings, self.config = settings, config
+        self.done: list[tuple[Task, tuple]] = []
+        self.pending: list[Task] = []
+
+    def submit(self, task: Task) -> None:
+        self.pending.append(task)
+
+    def has_room(self) -> bool:
+        return not self.pending
+
+    def pending_points(self) -> list[list]:
+        return []  # nothing is ever in flight while points are asked
+
+    def collect(self, interruptible) -> list[tuple[Task, tuple]]:
+        out = []
+        while self.pending:
+            task = self.pending.pop(0)
+            with interruptible():
+                out.append((task, train_batch(task.points, task.start, self.settings, self.config)))
+        return out
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def shutdown(self) -> None:
+        self.pending.clear()
+
+
+def _worker_init(threads: int) -> None:
+    import torch
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    torch.set_num_threads(threads)
+
+
+class ProcessExecutor:
+    """N worker processes, N batches in flight, retries after a worker dies."""
+
+    def __init__(self, settings, config, workers: int, retries: int = 2) -> None:
+        self.settings, self.config = settings, config
+        self.workers, self.retries = workers, retries
+        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.pending: list[Task] = []
+        self.failed: list[tuple[Task, str]] = []
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.workers,
+            mp_context=get_context("spawn"),  # no fork of a process holding OpenMP threads
+            initializer=_worker_init,
+            initargs=(self.threads,),
+        )
+
+    def submit(self, task: Task) -> None:
+        task.future = self.pool.submit(
+            train_batch, task.points, task.start, self.settings, self.config
+        )
+        self.pending.append(task)
+
+    def has_room(self) -> bool:
+        return len(self.pending) < self.workers
+
+    def pending_points(self) -> list[list]:
+        return [x for t in self.pending for x in t.points]
+
+    def collect(self, interruptible) -> list[tuple[Task, tuple]]:
+        """Wait for at least one batch; returns the finished ones (and failed ones, as
+        records of count 0, once their retries are spent)."""
+        with interruptible():
+            wait([t.future for t in self.pending], return_when=FIRST_COMPLETED)
+        out, retry = [], []
+        for task in list(self.pending):
+            if not task.future.done():
+                continue
+            self.pending.remove(task)
+            try:
+                out.append((task, task.future.result()))
+            except BrokenProcessPool as exc:  # a worker died: every task it held is lost
+                retry.append((task, f"worker died ({type(exc).__name__})"))
+        if retry:
+            # The broken pool fails all its futures: collect the others too, then rebuild.
+            for task in list(self.pending):
+                self.pending.remove(task)
+                retry.append((task, "worker pool broken"))
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            for task, why in retry:
+                task.attempts += 1
+                if task.attempts > self.retries:
+                    records = failed_records(task, self.settings, self.config, why)
+                    out.append((task, (records, {})))
+                else:
+                    self.submit(task)
+        return out
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def shutdown(self) -> None:
+        """Stop at once: cancel what waits, end the workers (their batches are lost)."""
+        processes = list(getattr(self.pool, "_processes", {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.kill()
+        self.pending.clear()
+
+
+def make_executor(settings, config):
+    if settings.executor == "process":
+        return ProcessExecutor(settings, config, settings.workers)
+    return LocalExecutor(settings, config)
+
+
+def lie_for(objectives: list[float]) -> float:
+    """The constant liar's value: the best objective so far (``cl_min``)."""
+    return min(objectives) if objectives else 0.0
+
+
+__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "Task", "make_executor"]
