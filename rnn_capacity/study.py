@@ -20,9 +20,9 @@ stage at work.
 
 Presets: ``paper`` is protocol.md (each model's ``paper`` sweep preset: 300 calls, 500
 for the ESN, 2 tries, 3000 iterations; 10 evaluation seeds; optimum on the res-50
-grid) — days of CPU for the whole study; ``quick`` is a demonstration (8 calls of 300
+grid) — days of CPU for the whole study; ``quick`` is a demonstration (10 calls of 800
 iterations, learned initial states, 3 evaluation seeds) that runs a few models and sizes
-in minutes.
+in minutes; with so few calls its optimum is rough.
 
     python -m rnn_capacity.study --preset quick --models pc_rnn_hc_a gru --sizes 30 60
 """
@@ -45,7 +45,7 @@ PROG = "python -m rnn_capacity.study"
 # Sweep flags and evaluation settings per preset; explicit flags override them.
 PRESETS: dict[str, dict] = {
     "paper": dict(sweep_preset="paper", calls=None, iterations=None, seeds=10, resolution=50),
-    "quick": dict(sweep_preset="quick", calls=8, iterations=300, seeds=3, resolution=25),
+    "quick": dict(sweep_preset="quick", calls=10, iterations=800, seeds=3, resolution=25),
 }
 
 
