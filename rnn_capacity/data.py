@@ -24,42 +24,23 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
+from rnn_capacity import trajectories
 from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
 from rnn_capacity.layout import check_num_sequences, padding_mask
+from rnn_capacity.trajectories import *  # noqa: F403  (re-exported: the data's one home)
 from rnn_capacity.trajectories import (
     DEFAULT_DATA,
     DEFAULT_STYLE,
     N_TRAJECTORIES,
-    POINTS,
-    RAW_SHAPE,
     STYLES,
     SUBSAMPLE,
     character,
-    generate_polylines,
-    generate_trajectories,
     load_trajectories,
     read_raw_trajectories,
     step_lengths,
-    turning_angles,
 )
 
-__all__ = [
-    "DEFAULT_DATA",
-    "DEFAULT_STYLE",
-    "N_TRAJECTORIES",
-    "POINTS",
-    "RAW_SHAPE",
-    "STYLES",
-    "SUBSAMPLE",
-    "TrajectoryDataModule",
-    "character",
-    "generate_polylines",
-    "generate_trajectories",
-    "load_trajectories",
-    "read_raw_trajectories",
-    "step_lengths",
-    "turning_angles",
-]
+__all__ = [*trajectories.__all__, "TrajectoryDataModule"]
 
 # --------------------------------------------------------------------------------------
 # Lightning data module

@@ -22,12 +22,19 @@ its own, as the original code did. The output directory (default
   fsync'ed as soon as its batch finishes;
 - ``surrogate.pk``: the last fitted GP (skopt ``GaussianProcessRegressor`` on normalised
   coordinates, the form of the original study's ``<MODEL>_model_<H>.pk``);
-- ``summary.json``, ``convergence.png`` and ``objective.png`` (partial dependence).
+- ``summary.json``, ``convergence.png`` and ``objective.png`` (partial dependence);
+- ``best.ckpt`` (and ``best.json``): the trained model of the best configuration so far,
+  for ``MODELS[model].load_from_checkpoint``;
+- ``.lock`` (held while a sweep runs: a second sweep on the directory is refused) and
+  ``.sweep-id`` (the id that marks this sweep's TensorBoard group as its own).
+
+``--executor process --workers N`` trains N batches at once in worker processes
+(rnn_capacity/executors.py).
 
 Every measurement is a TensorBoard run ``<log-dir>/<out name>/call<i>_try<t>``; the search
 itself logs to ``<log-dir>/<out name>/sweep``. Bad input prints one line ``error: ...``
-and exits 2; Ctrl-C exits 130 and says how to resume; ``kill -9`` loses at most the batch
-in flight.
+and exits 2; Ctrl-C (SIGTERM) exits 130 (143) and says how to resume; ``kill -9`` loses at
+most the batches in flight.
 """
 
 from __future__ import annotations
