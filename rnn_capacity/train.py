@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import yaml
@@ -96,23 +97,29 @@ def main(argv=None) -> int:
 
     if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
         raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
-    with quiet_lightning():
-        result = measure_capacity(
-            args.model,
-            args.hidden_size,
-            args.num_sequences,
-            iterations=args.iterations,
-            seed=args.seed,
-            learn_initial_state=not args.fixed_initial_state,
-            threshold=args.threshold,
-            accelerator=args.accelerator,
-            log_dir=args.log_dir,
-            progress_bar=not args.no_progress,
-            data_path=args.data,
-            compile=args.compile,
-            keep_module=not args.no_checkpoint,
-            **hparams,
-        )
+    from .sweep import Interrupted, InterruptGuard
+
+    try:
+        with quiet_lightning(), InterruptGuard() as guard, guard.interruptible():
+            result = measure_capacity(
+                args.model,
+                args.hidden_size,
+                args.num_sequences,
+                iterations=args.iterations,
+                seed=args.seed,
+                learn_initial_state=not args.fixed_initial_state,
+                threshold=args.threshold,
+                accelerator=args.accelerator,
+                log_dir=args.log_dir,
+                progress_bar=not args.no_progress,
+                data_path=args.data,
+                compile=args.compile,
+                keep_module=not args.no_checkpoint,
+                **hparams,
+            )
+    except Interrupted as exc:  # Ctrl-C, or SIGTERM (which Lightning alone ends with 0)
+        sys.stderr.write(f"interrupted: {exc} received; nothing was saved\n")
+        return 143 if "SIGTERM" in str(exc) else 130
     checkpoint = None
     if not args.no_checkpoint:
         checkpoint = args.checkpoint or default_checkpoint(result)

@@ -3,9 +3,12 @@ reloads any model; the README's snippet runs as written."""
 
 from __future__ import annotations
 
+import json
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +156,35 @@ def test_readme_reuse_snippet_runs(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert (tmp_path / "generated.png").stat().st_size > 0
     assert list(tmp_path.glob("lightning_logs/version_0/events.out.tfevents.*"))
+
+
+def test_train_saves_a_checkpoint_that_reloads(tmp_path, capsys):
+    from rnn_capacity.train import main as train
+
+    ckpt = tmp_path / "m.ckpt"
+    argv = ["--model", "pc_rnn_gc_hc_m", "--hidden-size", "8", "--num-sequences", "3"]
+    argv += ["--iterations", "5", "--log-dir", str(tmp_path / "logs"), "--no-progress"]
+    assert train([*argv, "--checkpoint", str(ckpt), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["checkpoint"] == str(ckpt)
+    model = MODELS["pc_rnn_gc_hc_m"].load_from_checkpoint(ckpt)
+    assert model.num_sequences == [3] and model.generate().shape == (60, 3, 2)
+    with pytest.raises(SystemExit):  # an existing checkpoint is not overwritten
+        train([*argv, "--checkpoint", str(ckpt)])
+    assert "exists: pass --force" in capsys.readouterr().err
+    assert train([*argv, "--no-checkpoint"]) == 0
+    assert "model saved" not in capsys.readouterr().out
+
+
+def test_sigterm_during_train_is_not_a_silent_success(tmp_path):
+    argv = [sys.executable, "-m", "rnn_capacity.train", "--model", "trnn", "--hidden-size"]
+    argv += ["30", "--num-sequences", "50", "--iterations", "100000", "--no-progress"]
+    argv += ["--log-dir", str(tmp_path / "logs")]
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(8)  # into training
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()[-2000:]
+    assert err.decode().strip().splitlines()[-1] == (
+        "interrupted: SIGTERM received; nothing was saved"
+    )

@@ -116,3 +116,14 @@ def test_study_killed_and_resumed(tmp_path):
     third = study(out)
     _, stderr = third.communicate(timeout=120)
     assert third.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_study_reads_the_surrogates_optimum_when_asked(tmp_path):
+    out = tmp_path / "study"
+    proc = study(out, "--optimum", "surrogate")
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    optimum = json.loads((out / "evaluations" / "trnn_6" / "optimum.json").read_text())
+    assert optimum["resolution"] == 5 and len(optimum["grid_point"]) == 3
+    quick = json.loads((out / "evaluations" / "pc_rnn_hc_a_6" / "optimum.json").read_text())
+    assert "predicted_count" in quick
