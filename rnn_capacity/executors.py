@@ -13,6 +13,14 @@ in whatever order they finish:
   after which they are recorded as failed (count 0, like a diverged run) and the sweep
   goes on. Workers write their TensorBoard runs into the sweep's log directory.
 
+* :class:`RayExecutor` (``--executor ray [--address auto|HOST:PORT]``): every batch is a
+  Ray task on a cluster you run (or a local one Ray starts), as many in flight as
+  ``--workers`` (default: the cluster's CPUs); results stream back through ``ray.wait``
+  into the ask/tell loop. A task whose worker dies (kill -9, out of memory, a lost node)
+  is retried by Ray (``max_retries``), then recorded as failed. Tasks ask for GPUs where
+  the cluster has them. Outputs go to absolute paths: the driver's output and log
+  directories must be reachable from the workers (one machine, or a shared filesystem).
+
 While batches are in flight the next points are asked of a copy of the optimiser told a
 lie for every pending point (``cl_min``), so that workers do not train the same point.
 """
@@ -26,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-EXECUTORS = ("local", "process")
+EXECUTORS = ("local", "process", "ray")
 
 
 @dataclass
@@ -194,9 +202,83 @@ class ProcessExecutor:
         self.pending.clear()
 
 
+class RayExecutor:
+    """Batches as Ray tasks on a Ray cluster (Ray Core; Tune has no skopt searcher)."""
+
+    def __init__(self, settings, config, workers: int | None, address: str | None) -> None:
+        import dataclasses
+
+        ray = require_ray()
+        if not ray.is_initialized():
+            local = {} if address else {"object_store_memory": 256 * 1024**2}  # small results
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
+        resources = ray.cluster_resources()
+        self.ray = ray
+        self.workers = workers or max(1, int(resources.get("CPU", 1)))
+        gpus = 1 if resources.get("GPU", 0) >= 1 and settings.accelerator != "cpu" else 0
+        # Workers run elsewhere: every path they write must be absolute.
+        self.settings = dataclasses.replace(
+            settings, out=settings.out.resolve(), log_dir=settings.log_dir.resolve(),
+            data=str(os.path.abspath(settings.data)) if settings.data else None,
+        )  # fmt: skip
+        self.config = config
+        self.remote = ray.remote(train_batch).options(
+            num_cpus=1, num_gpus=gpus, max_retries=2, retry_exceptions=False
+        )
+        self.pending: list[Task] = []
+
+    def submit(self, task: Task) -> None:
+        task.future = self.remote.remote(task.points, task.start, self.settings, self.config)
+        self.pending.append(task)
+
+    def has_room(self) -> bool:
+        return len(self.pending) < self.workers
+
+    def pending_points(self) -> list[list]:
+        return [x for t in self.pending for x in t.points]
+
+    def collect(self, interruptible) -> list[tuple[Task, tuple]]:
+        with interruptible():
+            ready, _ = self.ray.wait([t.future for t in self.pending], num_returns=1)
+        out = []
+        for task in [t for t in self.pending if t.future in ready]:
+            self.pending.remove(task)
+            try:
+                out.append((task, self.ray.get(task.future)))
+            except (self.ray.exceptions.WorkerCrashedError,
+                    self.ray.exceptions.NodeDiedError,
+                    self.ray.exceptions.OutOfMemoryError) as exc:  # fmt: skip
+                why = f"worker lost after retries ({type(exc).__name__})"
+                out.append((task, (failed_records(task, self.settings, self.config, why), {})))
+        return out
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+    def shutdown(self) -> None:
+        for task in self.pending:
+            self.ray.cancel(task.future, force=True)
+        self.pending.clear()
+
+
+def require_ray():
+    """Ray, or a one-line hint on how to get it."""
+    try:
+        import ray
+    except ImportError:
+        from .errors import UsageError
+
+        raise UsageError(
+            '--executor ray needs Ray: pip install "rnn_capacity[ray]" (or: pip install ray)'
+        ) from None
+    return ray
+
+
 def make_executor(settings, config):
     if settings.executor == "process":
         return ProcessExecutor(settings, config, settings.workers)
+    if settings.executor == "ray":
+        return RayExecutor(settings, config, settings.workers, settings.address)
     return LocalExecutor(settings, config)
 
 
@@ -205,4 +287,5 @@ def lie_for(objectives: list[float]) -> float:
     return min(objectives) if objectives else 0.0
 
 
-__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "Task", "make_executor"]
+__all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "Task"]
+__all__ += ["make_executor", "require_ray"]

@@ -97,6 +97,9 @@ def sweep_argv(cell: Cell, opts: dict, log_dir: Path, data: str | None, resume: 
         if opts.get(flag) is not None:
             argv += [f"--{flag.replace('_', '-')}", str(opts[flag])]
     argv += ["--data", data] if data else []
+    for flag in ("executor", "workers", "address"):  # where each sweep's batches train
+        if opts.get(flag) is not None:
+            argv += [f"--{flag}", str(opts[flag])]
     return argv + (["--resume"] if resume else [])
 
 
@@ -230,6 +233,13 @@ def build_parser() -> ArgumentParser:
     ]:
         p.add_argument(flag, type=int, help=text)
     p.add_argument(
+        "--executor",
+        choices=["local", "process", "ray"],
+        help="where each sweep trains its batches (rnn_capacity.sweep --executor)",
+    )
+    p.add_argument("--workers", type=int, help="batches in flight per sweep (process, ray)")
+    p.add_argument("--address", help="ray: the cluster to join (auto, HOST:PORT)")
+    p.add_argument(
         "--optimum",
         choices=["surrogate", "observed"],
         help="evaluate at the surrogate's grid optimum (protocol.md; paper) or at the best "
@@ -251,6 +261,7 @@ def resolve(args) -> tuple[list[Cell], dict]:
     opts = dict(PRESETS[args.preset]) | {"seed": args.seed}
     if args.optimum:
         opts["optimum"] = args.optimum
+    opts |= {"executor": args.executor, "workers": args.workers, "address": args.address}
     for name in ("calls", "iterations", "tries", "batch_size", "seeds", "resolution"):
         value = getattr(args, name)
         if value is not None:

@@ -111,8 +111,9 @@ class SweepSettings:
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool = False
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
-    executor: str = "local"  # or "process" (rnn_capacity/executors.py)
-    workers: int = 1
+    executor: str = "local"  # or "process", "ray" (rnn_capacity/executors.py)
+    workers: int | None = 1  # ray: None = the cluster's CPUs
+    address: str | None = None  # ray: "auto", "HOST:PORT" or None (a local cluster)
 
     @property
     def group(self) -> str:
@@ -517,7 +518,12 @@ def build_parser() -> ArgumentParser:
         default="local",
         help="local: in this process (default); process: --workers worker processes",
     )
-    p.add_argument("--workers", type=int, default=None, help="worker processes (process)")
+    p.add_argument("--workers", type=int, default=None, help="batches in flight (process, ray)")
+    p.add_argument(
+        "--address",
+        default=None,
+        help="ray: the cluster to join (auto, HOST:PORT); default: start a local one",
+    )
     return p
 
 
@@ -552,11 +558,17 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         raise UsageError("--accelerator gpu: no GPU is available here")
     if args.data is not None:
         load_trajectories(args.data)  # a bad file fails now, before anything is written
-    workers = args.workers if args.workers is not None else 1
+    workers = args.workers if args.workers is not None else (None if args.executor == "ray" else 1)
     if args.executor == "local" and workers != 1:
-        raise UsageError("--workers needs --executor process")
-    if not 1 <= workers <= 256:
-        raise UsageError(f"--workers={workers} out of range: 1..256")
+        raise UsageError("--workers needs --executor process or ray")
+    if workers is not None and not 1 <= workers <= 4096:
+        raise UsageError(f"--workers={workers} out of range: 1..4096")
+    if args.address is not None and args.executor != "ray":
+        raise UsageError("--address needs --executor ray")
+    if args.executor == "ray":
+        from .executors import require_ray
+
+        require_ray()
     settings = SweepSettings(
         model=args.model,
         hidden_size=args.hidden_size,
@@ -571,6 +583,7 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
         settings=protocol,
         executor=args.executor,
         workers=workers,
+        address=args.address,
         **chosen,
     )
     return settings, config

@@ -43,7 +43,7 @@ def test_workers_need_the_process_executor(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(args(tmp_path, "--calls", "2", "--workers", "2"))
     assert exc.value.code == 2
-    assert "--workers needs --executor process" in capsys.readouterr().err
+    assert "--workers needs --executor process or ray" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -73,3 +73,27 @@ def test_a_killed_worker_is_retried_and_every_configuration_recorded_once(tmp_pa
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-2000:]
     assert indices(tmp_path) == list(range(6))
+
+
+def test_a_ray_sweep_on_a_local_cluster(tmp_path):
+    """Ray Core tasks fed by the sweep's ask/tell loop (a local 2-CPU cluster)."""
+    pytest.importorskip("ray")
+    env = os.environ | {"RAY_AUTH_MODE": "disabled", "HOME": str(tmp_path / "home")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+    argv = args(tmp_path, "--calls", "4", "--iterations", "20", "--executor", "ray")
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *argv, "--workers", "2"]
+    out = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert indices(tmp_path) == [0, 1, 2, 3]
+    runs = sorted(p.name for p in (tmp_path / "logs" / "out").glob("call*"))
+    assert runs == [f"call{i:04d}_try{t}" for i in range(4) for t in range(2)]
+
+
+def test_ray_missing_is_a_one_line_hint(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(SystemExit) as exc:
+        main(args(tmp_path, "--calls", "2", "--executor", "ray"))
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "rnn_capacity[ray]"' in err
+    assert not (tmp_path / "out").exists()
