@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 EXECUTORS = ("local", "process", "ray")
+_RAY_INIT = threading.Lock()
 
 
 @dataclass
@@ -209,9 +211,10 @@ class RayExecutor:
         import dataclasses
 
         ray = require_ray()
-        if not ray.is_initialized():
-            local = {} if address else {"object_store_memory": 256 * 1024**2}  # small results
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
+        with _RAY_INIT:  # concurrent sweeps of a study share one connection
+            if not ray.is_initialized():
+                local = {} if address else {"object_store_memory": 256 * 1024**2}
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
         resources = ray.cluster_resources()
         self.ray = ray
         self.workers = workers or max(1, int(resources.get("CPU", 1)))

@@ -126,18 +126,24 @@ def stage_costs(settings, seeds: int) -> tuple[int, int]:
     return sweep, seeds * settings.iterations
 
 
-def run_cell(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
-    """Sweep, optimum and evaluation of one cell, skipping the stages already done."""
-    from .evaluate import evaluate, sweep_plan
-    from .optimum import find_optimum
+def run_cell_sweep(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
+    """The cell's sweep, unless it is finished (an unfinished one resumes)."""
     from .sweep import run_sweep
 
     settings, config = sweep_settings(cell, opts, log_dir, data)
-    sweep_cost, eval_cost = stage_costs(settings, opts["seeds"])
     if not sweep_done(cell, settings.calls):
         bar.set_description(f"{cell.name}: sweep")
         run_sweep(settings, config)
-    bar.update(sweep_cost)
+    bar.update(stage_costs(settings, opts["seeds"])[0])
+
+
+def run_cell(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
+    """Optimum and evaluation of one cell whose sweep is done, skipping finished stages."""
+    from .evaluate import evaluate, sweep_plan
+    from .optimum import find_optimum
+
+    settings, _ = sweep_settings(cell, opts, log_dir, data)
+    eval_cost = stage_costs(settings, opts["seeds"])[1]
 
     if not cell.optimum_file.is_file():
         bar.set_description(f"{cell.name}: optimum")
@@ -198,6 +204,7 @@ def run_study(
     total = sum(a + b for a, b in costs)
     start = time.perf_counter()
     with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
+        run_sweeps(cells, opts, log_dir, data, bar)
         for cell in cells:
             run_cell(cell, opts, log_dir, data, bar)
         bar.set_description("study: report")
@@ -212,6 +219,23 @@ def run_study(
         },
     )
     return written
+
+
+def run_sweeps(cells: list[Cell], opts: dict, log_dir: Path, data: str | None, bar) -> None:
+    """Every cell's sweep: one after the other, or ``--concurrent`` of them at once, each in
+    a driver thread of its own (the training happens on the executor's workers, so the
+    threads only ask, tell and write)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    concurrent = opts.get("concurrent") or 1
+    if concurrent == 1:
+        for cell in cells:
+            run_cell_sweep(cell, opts, log_dir, data, bar)
+        return
+    with ThreadPoolExecutor(concurrent, thread_name_prefix="sweep") as pool:
+        futures = [pool.submit(run_cell_sweep, c, opts, log_dir, data, bar) for c in cells]
+        for future in futures:
+            future.result()  # the first failure stops the study with its error
 
 
 def build_parser() -> ArgumentParser:
@@ -240,6 +264,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--workers", type=int, help="batches in flight per sweep (process, ray)")
     p.add_argument("--address", help="ray: the cluster to join (auto, HOST:PORT)")
     p.add_argument(
+        "--concurrent",
+        type=int,
+        help="sweeps run at once (needs --executor process or ray; default 1)",
+    )
+    p.add_argument(
         "--optimum",
         choices=["surrogate", "observed"],
         help="evaluate at the surrogate's grid optimum (protocol.md; paper) or at the best "
@@ -262,6 +291,14 @@ def resolve(args) -> tuple[list[Cell], dict]:
     if args.optimum:
         opts["optimum"] = args.optimum
     opts |= {"executor": args.executor, "workers": args.workers, "address": args.address}
+    if args.concurrent is not None:
+        if not 1 <= args.concurrent <= 256:
+            raise UsageError(f"--concurrent={args.concurrent} out of range: 1..256")
+        if args.concurrent > 1 and args.executor not in ("process", "ray"):
+            raise UsageError(
+                "--concurrent needs --executor process or ray (training off the driver)"
+            )
+        opts["concurrent"] = args.concurrent
     for name in ("calls", "iterations", "tries", "batch_size", "seeds", "resolution"):
         value = getattr(args, name)
         if value is not None:

@@ -78,12 +78,12 @@ def test_evaluate_bad_input(argv, message, capsys, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def study(out: Path, *extra: str) -> subprocess.Popen:
+def study(out: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
     argv = [sys.executable, "-m", "rnn_capacity.study", "--preset", "quick"]
     argv += ["--models", "pc_rnn_hc_a", "trnn", "--sizes", "6", "--calls", "3"]
     argv += ["--iterations", "10", "--batch-size", "2", "--seeds", "2", "--resolution", "5"]
     argv += ["--out", str(out), *extra]
-    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"PYTHONUNBUFFERED": "1"} | (env or {})
     return subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -127,3 +127,23 @@ def test_study_reads_the_surrogates_optimum_when_asked(tmp_path):
     assert optimum["resolution"] == 5 and len(optimum["grid_point"]) == 3
     quick = json.loads((out / "evaluations" / "pc_rnn_hc_a_6" / "optimum.json").read_text())
     assert "predicted_count" in quick
+
+
+def test_a_study_runs_its_sweeps_concurrently_on_ray(tmp_path):
+    """Two (model, size) sweeps at once, their batches as tasks on a local Ray cluster."""
+    pytest.importorskip("ray")
+    out = tmp_path / "study"
+    env = {"RAY_AUTH_MODE": "disabled", "HOME": str(tmp_path / "home")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
+    proc = study(out, "--executor", "ray", "--workers", "2", "--concurrent", "2", env=env)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr.decode()[-3000:]
+    starts = {}
+    for name in ("pc_rnn_hc_a_6", "trnn_6"):
+        lines = (out / "sweeps" / name / "evaluations.jsonl").read_text().splitlines()
+        assert [json.loads(x)["index"] for x in lines] == [0, 1, 2]
+        starts[name] = (out / "sweeps" / name / "space.json").stat().st_mtime
+        assert (out / "evaluations" / name / "evaluation.json").is_file()
+    # Both sweeps started before either finished: they ran at the same time.
+    ends = {n: (out / "sweeps" / n / "summary.json").stat().st_mtime for n in starts}
+    assert max(starts.values()) < min(ends.values())
