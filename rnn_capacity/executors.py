@@ -130,7 +130,23 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class ProcessExecutor:
+class InFlight:
+    """What the remote executors share: up to ``workers`` batches in flight."""
+
+    workers: int
+    pending: list[Task]
+
+    def has_room(self) -> bool:
+        return len(self.pending) < self.workers
+
+    def pending_points(self) -> list[list]:
+        return [x for t in self.pending for x in t.points]
+
+    def busy(self) -> bool:
+        return bool(self.pending)
+
+
+class ProcessExecutor(InFlight):
     """N worker processes, N batches in flight, retries after a worker dies."""
 
     def __init__(self, settings, config, workers: int, retries: int = 2) -> None:
@@ -154,12 +170,6 @@ class ProcessExecutor:
             train_batch, task.points, task.start, self.settings, self.config
         )
         self.pending.append(task)
-
-    def has_room(self) -> bool:
-        return len(self.pending) < self.workers
-
-    def pending_points(self) -> list[list]:
-        return [x for t in self.pending for x in t.points]
 
     def collect(self, interruptible) -> list[tuple[Task, tuple]]:
         """Wait for at least one batch; returns the finished ones (and failed ones, as
@@ -191,9 +201,6 @@ class ProcessExecutor:
                     self.submit(task)
         return out
 
-    def busy(self) -> bool:
-        return bool(self.pending)
-
     def shutdown(self) -> None:
         """Stop at once: cancel what waits, end the workers (their batches are lost)."""
         processes = list(getattr(self.pool, "_processes", {}).values())
@@ -204,7 +211,7 @@ class ProcessExecutor:
         self.pending.clear()
 
 
-class RayExecutor:
+class RayExecutor(InFlight):
     """Batches as Ray tasks on a Ray cluster (Ray Core; Tune has no skopt searcher)."""
 
     def __init__(self, settings, config, workers: int | None, address: str | None) -> None:
@@ -234,12 +241,6 @@ class RayExecutor:
         task.future = self.remote.remote(task.points, task.start, self.settings, self.config)
         self.pending.append(task)
 
-    def has_room(self) -> bool:
-        return len(self.pending) < self.workers
-
-    def pending_points(self) -> list[list]:
-        return [x for t in self.pending for x in t.points]
-
     def collect(self, interruptible) -> list[tuple[Task, tuple]]:
         with interruptible():
             ready, _ = self.ray.wait([t.future for t in self.pending], num_returns=1)
@@ -254,9 +255,6 @@ class RayExecutor:
                 why = f"worker lost after retries ({type(exc).__name__})"
                 out.append((task, (failed_records(task, self.settings, self.config, why), {})))
         return out
-
-    def busy(self) -> bool:
-        return bool(self.pending)
 
     def shutdown(self) -> None:
         for task in self.pending:
