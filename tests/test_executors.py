@@ -97,3 +97,39 @@ def test_ray_missing_is_a_one_line_hint(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and 'pip install "rnn_capacity[ray]"' in err
     assert not (tmp_path / "out").exists()
+
+
+def ray_workers_training() -> list[int]:
+    """Ray worker processes running a sweep batch (their title is ``ray::train_batch``)."""
+    out = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"ray::train_batch"):
+                out.append(int(proc.name))
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_killed_ray_worker_is_retried(tmp_path):
+    pytest.importorskip("ray")
+    env = os.environ | {"RAY_AUTH_MODE": "disabled", "HOME": str(tmp_path / "home")}
+    env |= {"RAY_USAGE_STATS_ENABLED": "0"}
+    argv = args(tmp_path, "--calls", "4", "--iterations", "400", "--executor", "ray")
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *argv, "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    deadline = time.monotonic() + 180
+    victims = []
+    while time.monotonic() < deadline and proc.poll() is None and not victims:
+        victims = ray_workers_training()
+        time.sleep(0.2)
+    assert victims, "no Ray worker started training"
+    time.sleep(2)
+    os.kill(victims[0], signal.SIGKILL)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    assert indices(tmp_path) == [0, 1, 2, 3]
