@@ -39,7 +39,7 @@ import yaml
 
 from .errors import UsageError
 from .models import MODELS
-from .models.options import validate_options
+from .models.options import searchable_options, validate_options
 from .paths import shipped
 from .trajectories import N_TRAJECTORIES as MAX_SEQUENCES
 
@@ -160,7 +160,6 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
     if model not in MODELS:
         fail("model", f"unknown model {model!r}; known models: {', '.join(MODELS)}")
     cls = MODELS[model]
-    declared = cls.options()
 
     sizes = raw.get("sizes", [])
     if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 1 for s in sizes):
@@ -186,7 +185,7 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         key = f"space.{name}"
         # A batch of configurations trains as one ensemble, whose replicas may differ only
         # in per-replica hyperparameters; settings (factors, ridge, ...) go in `fixed`.
-        searchable = [n for n, o in declared.items() if o.per_replica]
+        searchable = searchable_options(cls)
         if name != "p" and name not in searchable:
             allowed = ", ".join(["p", *searchable])
             fail(key, f"not a searchable hyperparameter of {model}; allowed: {allowed}")

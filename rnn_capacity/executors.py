@@ -283,10 +283,5 @@ def make_executor(settings, config):
     return LocalExecutor(settings, config)
 
 
-def lie_for(objectives: list[float]) -> float:
-    """The constant liar's value: the best objective so far (``cl_min``)."""
-    return min(objectives) if objectives else 0.0
-
-
 __all__ = ["EXECUTORS", "LocalExecutor", "ProcessExecutor", "RayExecutor", "Task"]
 __all__ += ["make_executor", "require_ray"]

@@ -27,27 +27,14 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import MODELS
 from .models.base import CapacityModule
-from .models.options import MAX_HIDDEN, check_count, check_num_sequences
+from .models.options import MAX_HIDDEN, check_count, check_num_sequences, searchable_options
 from .models.options import validate_options as check_declared
-from .trajectories import N_TRAJECTORIES
-
-MAX_SEQUENCES = N_TRAJECTORIES  # p is checked against this one constant (options.py)
 
 
 def model_class(name: str) -> type[CapacityModule]:
     if name not in MODELS:
         raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
     return MODELS[name]
-
-
-def model_options(cls: type[CapacityModule]) -> list[str]:
-    """The options (hyperparameters and settings) a model declares."""
-    return list(cls.options())
-
-
-def per_replica_options(cls: type[CapacityModule]) -> list[str]:
-    """The hyperparameters each replica of an ensemble may set (the searchable ones)."""
-    return [n for n, o in cls.options().items() if o.per_replica]
 
 
 def validate_options(model: str, options: dict) -> dict:
@@ -285,7 +272,7 @@ def measure_ensemble(
     seeds = [int(r.seed) for r in replicas]
     ps = [int(r.num_sequences) for r in replicas]
     options = {n: [hp[n] for hp in hparams] for n in names}
-    shared = set(options) - set(per_replica_options(cls))
+    shared = set(options) - set(searchable_options(cls))
     for n, values in options.items():  # settings (not per-replica tensors) must agree
         if n in shared:
             if len(set(values)) > 1:

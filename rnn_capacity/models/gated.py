@@ -8,24 +8,11 @@ import torch
 from torch import Tensor
 
 from .base import OUTPUT_SIZE, CapacityModule, default_read_out, randn
-from .options import TEACHER_FORCING as TEACHER_FORCING_OPTION
+from .options import TEACHER_FORCING
 
 
 def uniform(g: torch.Generator, bound: float, *shape: int) -> Tensor:
     return torch.empty(*shape).uniform_(-bound, bound, generator=g)
-
-
-TEACHER_FORCING = TEACHER_FORCING_OPTION.choices  # ("none", "train", "always")
-
-
-def teacher_forcing_mode(value: str | bool) -> str:
-    """The mode's name; ``True``/``False`` are read as ``"train"``/``"none"`` (older API)."""
-    if isinstance(value, bool):
-        return "train" if value else "none"
-    if value not in TEACHER_FORCING:
-        allowed = ", ".join(TEACHER_FORCING)
-        raise ValueError(f"teacher_forcing={value!r} is not one of {allowed}")
-    return value
 
 
 class FeedbackModule(CapacityModule):
@@ -63,11 +50,11 @@ class FeedbackModule(CapacityModule):
         **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
     """
 
-    OPTIONS = (TEACHER_FORCING_OPTION,)
+    OPTIONS = (TEACHER_FORCING,)
 
     def __init__(self, hidden_size, num_sequences, teacher_forcing: str | bool = "none", **kwargs):
         # save_hyperparameters() (in the base) records this frame's locals: the mode's name.
-        teacher_forcing = teacher_forcing_mode(teacher_forcing)
+        teacher_forcing = TEACHER_FORCING.check(teacher_forcing, type(self).__name__)
         super().__init__(hidden_size, num_sequences, **kwargs)
 
     def cell_weights(self, g: torch.Generator, gates: int) -> dict[str, Tensor]:

@@ -28,6 +28,7 @@ class Option:
         choices: the allowed values of a ``str`` option.
         per_replica: a hyperparameter each replica may set (searchable), not a setting.
         nullable: ``None`` is allowed and means the model's default (``factors``).
+        legacy: ``(old, new)`` pairs: values of an older API read as their new names.
         doc: one line for help texts.
     """
 
@@ -39,6 +40,7 @@ class Option:
     choices: tuple[str, ...] = ()
     per_replica: bool = False
     nullable: bool = False
+    legacy: tuple[tuple, ...] = ()
     doc: str = ""
 
     def allowed(self) -> str:
@@ -57,9 +59,8 @@ class Option:
         value = value.item() if hasattr(value, "item") else value  # numpy scalars
         if value is None and self.nullable:
             return None
+        value = next((new for old, new in self.legacy if value is old), value)
         if self.kind is str:
-            if self.name == "teacher_forcing" and isinstance(value, bool):  # older API
-                value = "train" if value else "none"
             if isinstance(value, str) and value in self.choices:
                 return value
         elif self.kind is bool:
@@ -121,6 +122,7 @@ TEACHER_FORCING = Option(
     "teacher_forcing",
     str,
     choices=("none", "train", "always"),
+    legacy=((True, "train"), (False, "none")),  # teacher_forcing was a bool
     doc="LSTM/GRU input: none (closed loop), train, always (also in the count)",
 )
 
@@ -135,6 +137,12 @@ def declared_options(cls) -> dict[str, Option]:
     for name in getattr(cls, "ignored_options", ()):
         out.pop(name, None)
     return out
+
+
+def searchable_options(cls) -> list[str]:
+    """The per-replica hyperparameters of a model class: what a search may vary and what
+    the replicas of one ensemble may set each to their own value."""
+    return [name for name, option in declared_options(cls).items() if option.per_replica]
 
 
 def validate_options(cls, options: dict, model: str | None = None) -> dict:
