@@ -36,6 +36,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .config import load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
@@ -66,11 +67,14 @@ PRESETS: dict[str, dict] = {
 
 @dataclass
 class Cell:
-    """One (model, size) of the study and where its stages write."""
+    """One (model, size) of the study, where its stages write, and its sweep's settings
+    (resolved once, at the study's start: resuming a sweep that was started before)."""
 
     model: str
     hidden_size: int
     root: Path
+    settings: Any = None  # sweep.SweepSettings
+    config: Any = None  # config.SearchConfig
 
     @property
     def name(self) -> str:
@@ -126,24 +130,22 @@ def stage_costs(settings, seeds: int) -> tuple[int, int]:
     return sweep, seeds * settings.iterations
 
 
-def run_cell_sweep(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
+def run_cell_sweep(cell: Cell, opts: dict, bar) -> None:
     """The cell's sweep, unless it is finished (an unfinished one resumes)."""
     from .sweep import run_sweep
 
-    settings, config = sweep_settings(cell, opts, log_dir, data)
-    if not sweep_done(cell, settings.calls):
+    if not sweep_done(cell, cell.settings.calls):
         bar.set_description(f"{cell.name}: sweep")
-        run_sweep(settings, config)
-    bar.update(stage_costs(settings, opts["seeds"])[0])
+        run_sweep(cell.settings, cell.config)
+    bar.update(stage_costs(cell.settings, opts["seeds"])[0])
 
 
-def run_cell(cell: Cell, opts: dict, log_dir: Path, data: str | None, bar) -> None:
+def run_cell(cell: Cell, opts: dict, log_dir: Path, bar) -> None:
     """Optimum and evaluation of one cell whose sweep is done, skipping finished stages."""
     from .evaluate import evaluate, sweep_plan
     from .optimum import find_optimum
 
-    settings, _ = sweep_settings(cell, opts, log_dir, data)
-    eval_cost = stage_costs(settings, opts["seeds"])[1]
+    eval_cost = stage_costs(cell.settings, opts["seeds"])[1]
 
     if not cell.optimum_file.is_file():
         bar.set_description(f"{cell.name}: optimum")
@@ -200,13 +202,14 @@ def run_study(
 
     from .report import build_report
 
-    costs = [stage_costs(sweep_settings(c, opts, log_dir, data)[0], opts["seeds"]) for c in cells]
-    total = sum(a + b for a, b in costs)
+    for cell in cells:
+        cell.settings, cell.config = sweep_settings(cell, opts, log_dir, data)
+    total = sum(sum(stage_costs(c.settings, opts["seeds"])) for c in cells)
     start = time.perf_counter()
     with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
-        run_sweeps(cells, opts, log_dir, data, bar)
+        run_sweeps(cells, opts, bar)
         for cell in cells:
-            run_cell(cell, opts, log_dir, data, bar)
+            run_cell(cell, opts, log_dir, bar)
         bar.set_description("study: report")
     written = build_report([out / "evaluations"], out / "report", force=True)
     write_json(
@@ -221,7 +224,7 @@ def run_study(
     return written
 
 
-def run_sweeps(cells: list[Cell], opts: dict, log_dir: Path, data: str | None, bar) -> None:
+def run_sweeps(cells: list[Cell], opts: dict, bar) -> None:
     """Every cell's sweep: one after the other, or ``--concurrent`` of them at once, each in
     a driver thread of its own (the training happens on the executor's workers, so the
     threads only ask, tell and write)."""
@@ -230,10 +233,10 @@ def run_sweeps(cells: list[Cell], opts: dict, log_dir: Path, data: str | None, b
     concurrent = opts.get("concurrent") or 1
     if concurrent == 1:
         for cell in cells:
-            run_cell_sweep(cell, opts, log_dir, data, bar)
+            run_cell_sweep(cell, opts, bar)
         return
     with ThreadPoolExecutor(concurrent, thread_name_prefix="sweep") as pool:
-        futures = [pool.submit(run_cell_sweep, c, opts, log_dir, data, bar) for c in cells]
+        futures = [pool.submit(run_cell_sweep, c, opts, bar) for c in cells]
         for future in futures:
             future.result()  # the first failure stops the study with its error
 
@@ -317,8 +320,8 @@ def resolve(args) -> tuple[list[Cell], dict]:
 
 @cli_main
 def main(argv=None) -> int:
+    from .interrupt import Interrupted
     from .measure import quiet_lightning
-    from .sweep import Interrupted
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)

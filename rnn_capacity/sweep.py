@@ -45,17 +45,13 @@ import math
 import pickle
 import shlex
 import shutil
-import signal
 import sys
-import threading
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from skopt import Optimizer
 from torch.utils.tensorboard import SummaryWriter
 from tqdm.auto import tqdm
@@ -66,8 +62,9 @@ from .data import load_trajectories
 from .errors import ArgumentParser, UsageError, cli_main, one_line
 from .executors import EXECUTORS, Task, make_executor
 from .files import append_records, write_atomic, write_json
+from .interrupt import Interrupted, InterruptGuard
 from .journal import DirectoryLock, prepare_output, summarise, summarised_wall
-from .measure import MAX_ITERATIONS, Replica, measure_ensemble
+from .measure import MAX_ITERATIONS, Replica, measure_ensemble, validate_run
 from .models import MODELS
 from .models.options import MAX_HIDDEN
 
@@ -138,63 +135,6 @@ def experiment(settings: SweepSettings, config: SearchConfig) -> dict:
     desc |= {"threshold": settings.threshold, "data": data, "settings": settings.settings or {}}
     desc |= {"seed": settings.seed}  # a resume with another seed would mix two searches
     return json.loads(json.dumps(desc))  # as it reads back from the file
-
-
-# ------------------------------------------------------------------------ interruption
-
-
-class Interrupted(BaseException):
-    """Ctrl-C, raised only where stopping loses nothing but the configurations in flight.
-
-    A BaseException, like KeyboardInterrupt, so that no ``except Exception`` on the way
-    (reading the data file, say) mistakes it for an error of its own; not a
-    KeyboardInterrupt, which Lightning turns into ``sys.exit(1)``."""
-
-
-class InterruptGuard:
-    """Turns SIGINT and SIGTERM into :class:`Interrupted` inside :meth:`interruptible`
-    blocks (asking for points, training) and defers them elsewhere, so no file is ever
-    left half-written. (Lightning's own SIGTERM handler would end the process with
-    status 0 and no word; ours runs too, and stops the sweep like Ctrl-C.)"""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.requested = self.armed = False
-        self.signum: int | None = None
-        self.previous: dict = {}
-
-    def __enter__(self) -> InterruptGuard:
-        if threading.current_thread() is threading.main_thread():  # signal's restriction
-            self.previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for s, handler in self.previous.items():
-            signal.signal(s, handler)
-
-    def _handle(self, signum, frame) -> None:
-        self.requested = True
-        self.signum = signum
-        if self.armed:
-            raise Interrupted(signal_name(signum))
-
-    @contextmanager
-    def interruptible(self):
-        self.check()
-        self.armed = True
-        try:
-            yield
-        finally:
-            self.armed = False
-
-    def check(self) -> None:
-        if self.requested:
-            raise Interrupted(signal_name(self.signum))
-
-
-def signal_name(signum: int | None) -> str:
-    return signal.Signals(signum).name if signum else "SIGINT"
 
 
 # ------------------------------------------------------------------------------ search
@@ -554,8 +494,7 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
             raise UsageError(f"{flag}={value} out of range: {low}..{high}")
     if not 0 < args.threshold < math.inf:
         raise UsageError(f"--threshold must be positive and finite, got {args.threshold}")
-    if args.accelerator == "gpu" and not torch.cuda.is_available():
-        raise UsageError("--accelerator gpu: no GPU is available here")
+    validate_run([], args.accelerator)  # the one accelerator check, before anything is written
     if args.data is not None:
         load_trajectories(args.data)  # a bad file fails now, before anything is written
     workers = args.workers if args.workers is not None else (None if args.executor == "ray" else 1)

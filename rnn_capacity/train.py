@@ -97,7 +97,7 @@ def main(argv=None) -> int:
 
     if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
         raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
-    from .sweep import Interrupted, InterruptGuard
+    from .interrupt import Interrupted, InterruptGuard
 
     try:
         with quiet_lightning(), InterruptGuard() as guard, guard.interruptible():
