@@ -121,10 +121,10 @@ def evaluate(
 
     options = plan.hparams | plan.settings
     groups = [seeds[i : i + max_ensemble] for i in range(0, len(seeds), max_ensemble)]
-    results = []
+    results, seconds = [], 0.0
     bar = tqdm(total=len(seeds), unit="seed", disable=not progress, desc=f"{plan.model}")
     for group in groups:
-        results += measure_ensemble(
+        trained = measure_ensemble(
             plan.model,
             plan.hidden_size,
             [Replica(plan.p, s, options, name=f"seed{s}") for s in group],
@@ -138,6 +138,8 @@ def evaluate(
             record_losses=True,
             keep_trajectories=True,
         )
+        results += trained
+        seconds += trained[0].seconds  # the ensemble's wall time, shared by its replicas
         bar.update(len(group))
     bar.close()
     counts = [r.count for r in results]
@@ -159,7 +161,7 @@ def evaluate(
         "mean_count": statistics.mean(counts),
         "std_count": statistics.stdev(counts) if len(counts) > 1 else 0.0,
         "final_losses": [finite(r.final_loss) for r in results],
-        "seconds": round(sum(r.seconds for r in results) / max(1, len(seeds)) * len(groups), 1),
+        "seconds": round(seconds, 1),
         "loss_curves": [[finite(round_sig(v)) for v in r.loss_curve] for r in results],
         "original": original(plan.model, plan.hidden_size),
     }
