@@ -173,11 +173,8 @@ def generate_trajectories(
         tremor: amplitude of the low-frequency wobble added to every path (0 = none).
         tremor_control: control points of the wobble; more = higher frequency.
     """
-    if n < 1 or points < 2:
-        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
-    lo, hi = (n_control, n_control) if np.ndim(n_control) == 0 else n_control
-    if not 4 <= lo <= hi:
-        raise ValueError(f"n_control must be >= 4 (and low <= high), got {n_control!r}")
+    _check_size(n, points)
+    counts = _count_range(n_control, 4, "n_control")
     if not 0.0 <= hop[0] <= hop[1] or hop[1] <= 0.0:
         raise ValueError(f"hop must satisfy 0 <= min <= max, max > 0; got {hop!r}")
     if box <= 0.0 or persistence < 0.0 or pull < 0.0 or tremor < 0.0:
@@ -185,13 +182,35 @@ def generate_trajectories(
     if tremor_control < 4:
         raise ValueError(f"tremor_control must be >= 4, got {tremor_control}")
 
+    def path(rng: np.random.Generator, count: int) -> np.ndarray:
+        walk = _bspline(_control_walk(rng, count, box, hop, persistence, pull), points)
+        wobble = tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0)
+        return walk + _bspline(wobble, points)
+
+    return _paths(seed, n, points, counts, path)
+
+
+def _check_size(n: int, points: int) -> None:
+    if n < 1 or points < 2:
+        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
+
+
+def _count_range(value: int | tuple[int, int], minimum: int, name: str) -> tuple[int, int]:
+    """An int or an inclusive (low, high) range, as (low, high), each at least ``minimum``."""
+    lo, hi = (value, value) if np.ndim(value) == 0 else value
+    if not minimum <= lo <= hi:
+        raise ValueError(f"{name} must be >= {minimum} (and low <= high), got {value!r}")
+    return lo, hi
+
+
+def _paths(seed: int, n: int, points: int, counts: tuple[int, int], make) -> np.ndarray:
+    """``n`` paths, float32 (n, points, 2): path i is ``make(rng, count)`` with its own
+    stream ``rng = default_rng([seed, i])`` and ``count`` drawn from it in ``counts``
+    (inclusive) first, so the first k paths do not depend on ``n``."""
     out = np.empty((n, points, 2))
     for i in range(n):
         rng = np.random.default_rng([seed, i])
-        count = int(rng.integers(lo, hi + 1))
-        path = _bspline(_control_walk(rng, count, box, hop, persistence, pull), points)
-        wobble = tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0)
-        out[i] = path + _bspline(wobble, points)
+        out[i] = make(rng, int(rng.integers(counts[0], counts[1] + 1)))
     # Explicit little-endian float32 so np.save writes the same bytes everywhere.
     return out.astype("<f4")
 
@@ -268,23 +287,20 @@ def generate_polylines(
     Path i uses its own stream ``default_rng([seed, i])``; the output is bit-for-bit the
     same on every machine (exactly rounded operations only, as for the spline generator).
     """
-    if n < 1 or points < 2:
-        raise ValueError(f"need n >= 1 and points >= 2, got n={n}, points={points}")
-    lo, hi = (vertices, vertices) if np.ndim(vertices) == 0 else vertices
-    if not 2 <= lo <= hi:
-        raise ValueError(f"vertices must be >= 2 (and low <= high), got {vertices!r}")
+    _check_size(n, points)
+    counts = _count_range(vertices, 2, "vertices")
     if not 0.0 < run[0] <= run[1]:
         raise ValueError(f"run must satisfy 0 < min <= max, got {run!r}")
     if not 0.0 <= start <= box or box <= 0.0 or run[0] > 2.0 * box or tremor < 0.0:
         raise ValueError("need 0 <= start <= box, box > 0, run min <= 2 box, tremor >= 0")
-    out = np.empty((n, points, 2))
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        count = int(rng.integers(lo, hi + 1))
-        out[i] = _along(_polyline_vertices(rng, count, start, box, run), points)
+
+    def path(rng: np.random.Generator, count: int) -> np.ndarray:
+        line = _along(_polyline_vertices(rng, count, start, box, run), points)
         if tremor > 0.0:
-            out[i] += _bspline(tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0), points)
-    return out.astype("<f4")
+            line = line + _bspline(tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0), points)
+        return line
+
+    return _paths(seed, n, points, counts, path)
 
 
 #: Generators by name (``python -m rnn_capacity.data generate --style``).
