@@ -158,7 +158,39 @@ class TrajectoryDataModule(pl.LightningDataModule):
 # --------------------------------------------------------------------------------------
 
 
-def _generate(out: Path, seed: int, force: bool, style: str = DEFAULT_STYLE) -> None:
+def generator_knobs(style: str, items: Sequence[str]) -> dict:
+    """``["vertices=45,55", "slowing=0.5"]`` -> keyword arguments of the ``style``
+    generator: a number, or a comma-separated (low, high) pair; names are checked
+    against the generator's keyword-only arguments."""
+    import inspect
+
+    allowed = [
+        name
+        for name, par in inspect.signature(STYLES[style]).parameters.items()
+        if par.kind is par.KEYWORD_ONLY
+    ]
+    knobs = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in allowed:
+            raise UsageError(
+                f"--set {item!r}: expected NAME=VALUE with NAME one of {', '.join(allowed)}"
+            )
+        try:
+            values = [
+                int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in text.split(",")
+            ]
+        except ValueError:
+            raise UsageError(f"--set {item!r}: expected a number or LOW,HIGH") from None
+        if len(values) > 2 or not all(np.isfinite(values)):
+            raise UsageError(f"--set {item!r}: expected a finite number or LOW,HIGH")
+        knobs[name] = values[0] if len(values) == 1 else tuple(values)
+    return knobs
+
+
+def _generate(
+    out: Path, seed: int, force: bool, style: str = DEFAULT_STYLE, knobs: dict | None = None
+) -> None:
     if out.suffix.lower() != ".npy":
         raise UsageError(f"{out}: the output must be a .npy file")
     if out.is_dir():
@@ -167,7 +199,10 @@ def _generate(out: Path, seed: int, force: bool, style: str = DEFAULT_STYLE) -> 
         raise UsageError(f"{out}: file exists; pass --force to overwrite it")
     if seed < 0:
         raise UsageError(f"--seed must be a non-negative integer, got {seed}")
-    arr = STYLES[style](seed=seed)
+    try:
+        arr = STYLES[style](seed=seed, **(knobs or {}))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"--set: {one_line(exc)}") from None
     # Write beside the target and rename: an interrupted run never leaves a partial file,
     # and with --force the old file is only replaced once the new one is complete.
     # (open(..., "xb") rather than mkstemp: the file gets the usual umask permissions.)
@@ -183,7 +218,8 @@ def _generate(out: Path, seed: int, force: bool, style: str = DEFAULT_STYLE) -> 
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    print(f"wrote {out}: shape {arr.shape}, style {style}, seed {seed}")
+    extra = "".join(f", {k}={v}" for k, v in (knobs or {}).items())
+    print(f"wrote {out}: shape {arr.shape}, style {style}, seed {seed}{extra}")
 
 
 def _info(path: str | None) -> None:
@@ -274,6 +310,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="polyline: constant-speed runs between corners (the shipped data); "
         "spline: the earlier smooth B-spline scribbles (default: %(default)s)",
     )
+    gen.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a generator knob (its keyword arguments, e.g. vertices=40,50 or slowing=0.5; "
+        "see rnn_capacity.trajectories); default: the shipped data's",
+    )
     plot = sub.add_parser("plot", help="draw example trajectories into a PNG")
     plot.add_argument("--out", type=Path, required=True, help="image file to write")
     plot.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
@@ -284,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "generate":
-        _generate(args.out, args.seed, args.force, args.style)
+        knobs = generator_knobs(args.style, args.set)
+        _generate(args.out, args.seed, args.force, args.style, knobs)
     elif args.command == "plot":
         _plot(args.out, args.path, args.n, args.force)
     else:

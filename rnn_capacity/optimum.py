@@ -45,7 +45,16 @@ from tqdm.auto import tqdm
 from .config import PRIORS, TYPES, Dimension
 from .errors import ArgumentParser, UsageError, cli_main, one_line
 
-__all__ = ["Optimum", "decode", "find_optimum", "grid_argmin", "load_surrogate", "main"]
+__all__ = [
+    "Optimum",
+    "TrainingPoint",
+    "decode",
+    "find_optimum",
+    "grid_argmin",
+    "load_surrogate",
+    "main",
+    "training_points",
+]
 
 PROG = "python -m rnn_capacity.optimum"
 DEFAULT_RESOLUTION = 50
@@ -187,12 +196,10 @@ def read_space(directory: Path) -> dict:
 
 
 def config_dimensions(model: str) -> list[Dimension]:
-    """The dimensions of ``configs/<model>.yaml``, in protocol order."""
+    """The dimensions of the model's search space (``configs/<model>.yaml``, or a
+    plug-in's ``SEARCH_SPACE``; the model resolved as everywhere), in protocol order."""
     from .config import load_search_config
-    from .models import MODELS
 
-    if model not in MODELS:
-        raise UsageError(f"unknown model {model!r}; known models: {', '.join(MODELS)}")
     return load_search_config(model).space
 
 
@@ -286,6 +293,48 @@ def observed_targets(gp) -> np.ndarray:
         std = getattr(gp, "_y_train_std", getattr(gp, "y_train_std_", 1.0))
         y = y * np.asarray(std, float).ravel() + np.asarray(mean, float).ravel()
     return y
+
+
+@dataclass
+class TrainingPoint:
+    """One configuration a search measured, decoded from its surrogate's training data.
+
+    ``count`` is the mean count the search observed there, ``(p − objective)/2`` (the
+    mean of its tries); ``smoothed_count`` is what the surrogate predicts at the same
+    point, ``(p − mean)/2`` clipped to [0, p]: less noisy than a mean of two tries.
+    """
+
+    index: int  # position in the search (0 = its x0)
+    p: int
+    hparams: dict[str, float]  # without p
+    objective: float
+    count: float
+    smoothed_count: float
+
+
+def training_points(gp, dims: Sequence[Dimension]) -> list[TrainingPoint]:
+    """The configurations a fitted surrogate was trained on, in search order.
+
+    ``gp.X_train_`` holds them in normalised coordinates (decoded with ``dims``, the
+    search space in its order), ``gp.y_train_`` their objectives, scaled when the GP
+    normalises its targets (undone by :func:`observed_targets`).
+    """
+    X = np.asarray(gp.X_train_, float)
+    if X.ndim != 2 or X.shape[1] != len(dims):
+        raise UsageError(
+            f"the surrogate has {X.shape[-1]}-D training points; the space has {len(dims)} "
+            "dimensions"
+        )
+    y = observed_targets(gp)
+    mean = np.asarray(gp.predict(X), float).ravel()
+    points = []
+    for i, (x, objective, predicted) in enumerate(zip(X, y, mean, strict=True)):
+        values = decode(dims, x)
+        p = round(values.pop("p"))
+        smoothed = min(max((p - float(predicted)) / 2, 0.0), float(p))
+        count = (p - float(objective)) / 2
+        points.append(TrainingPoint(i, p, values, float(objective), count, smoothed))
+    return points
 
 
 def skopt_expected_minimum(gp, dims: Sequence[Dimension]) -> dict | None:

@@ -19,11 +19,13 @@ which). An existing report is never overwritten (``--force`` replaces it).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import sys
 import zipfile
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,6 +66,10 @@ LOG_SPAN = 10.0
 PALETTE = ["C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9"]
 PALETTE += ["#000080", "#111111", "#008080", "#b8860b", "#d500f9"]
 MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "h", "p", "o", "s", "^", "D"]
+# A plug-in model's colour and marker come from its name (a hash), out of these: markers
+# no built-in model uses; 5 × 4 coprime lengths give 20 distinct pairs.
+PLUGIN_PALETTE = ["#e6007e", "#7cb342", "#00acc1", "#8b0000", "#ff8f00"]
+PLUGIN_MARKERS = ["<", ">", "d", "8"]
 STYLE_KEY = "0.45"
 REQUIRED = {"model": str, "hidden_size": int, "p": int, "mean_count": float, "std_count": float}
 TEACHER_FORCED_NOTE = (
@@ -80,6 +86,13 @@ def model_order() -> list[str]:
     from .models import MODELS
 
     return list(MODELS)
+
+
+def model_rank(model: str) -> tuple[int, str]:
+    """Where ``model`` sorts: in the registry's order, then models known by their import
+    path (plug-ins not installed), by name."""
+    order = model_order()
+    return (order.index(model) if model in order else len(order), model)
 
 
 def collect(dirs: Iterable[Path]) -> list[dict]:
@@ -113,7 +126,10 @@ def load_evaluation(path: Path) -> dict:
             raise UsageError(
                 f"{path}: not an evaluation ({key!r} missing or not a {kind.__name__})"
             )
-    if ev["model"] not in model_order():
+    from .models import is_model_name
+
+    # A registered name or an import path (module:Class): the report runs no model code.
+    if not is_model_name(ev["model"]):
         raise UsageError(f"{path}: unknown model {ev['model']!r}")
     if not isinstance(ev.get("seeds", []), list) or not isinstance(ev.get("hparams", {}), dict):
         raise UsageError(f"{path}: not an evaluation ('seeds' or 'hparams' malformed)")
@@ -145,8 +161,7 @@ def deduplicate(evaluations: list[dict]) -> tuple[list[dict], list[str]]:
 
 
 def sort_evaluations(evaluations: list[dict]) -> list[dict]:
-    order = {m: i for i, m in enumerate(model_order())}
-    return sorted(evaluations, key=lambda e: (order[e["model"]], e["hidden_size"]))
+    return sorted(evaluations, key=lambda e: (model_rank(e["model"]), e["hidden_size"]))
 
 
 def best_per_model(evaluations: list[dict]) -> dict[str, dict]:
@@ -211,6 +226,7 @@ def table_rows(evaluations: list[dict], reference: dict[str, list] | None = None
             None,
         )
         predicted = ref.surrogate_predicted_count if ref else None
+        params = evaluation_parameters(ev)["trainable"]
         rows.append(
             {
                 "model": ev["model"],
@@ -227,6 +243,11 @@ def table_rows(evaluations: list[dict], reference: dict[str, list] | None = None
                 "original_predicted": predicted,
                 "original_best_observed": ref.best_observed_count if ref else None,
                 "ratio": ratio(ev["mean_count"], predicted, ev["p"]),
+                "parameters": params,
+                "per_1000": per_1000(ev["mean_count"], params),
+                "original_per_1000": (
+                    per_1000(predicted, reference_parameters(ref)["trainable"]) if ref else None
+                ),
                 "data": ev.get("data"),
                 "directory": ev["directory"],
             }
@@ -234,11 +255,50 @@ def table_rows(evaluations: list[dict], reference: dict[str, list] | None = None
     return rows
 
 
+def per_1000(count: float | None, parameters: int) -> float | None:
+    """Sequences learned per 1,000 trainable parameters."""
+    return None if count is None or parameters <= 0 else 1000.0 * count / parameters
+
+
+def evaluation_parameters(ev: dict) -> dict[str, int]:
+    """The trainable parameters of an evaluation's model: as recorded in its
+    evaluation.json, or (files written before they were recorded) counted from its
+    model, size, p, initial states and settings."""
+    recorded = ev.get("parameters")
+    if isinstance(recorded, dict) and all(
+        isinstance(recorded.get(k), int) and not isinstance(recorded.get(k), bool)
+        for k in ("trainable", "per_sequence", "shared")
+    ):
+        return recorded
+    from .measure import count_parameters
+
+    settings = ev.get("settings") if isinstance(ev.get("settings"), dict) else {}
+    learn = bool(ev.get("learn_initial_state", True))
+    return count_parameters(ev["model"], ev["hidden_size"], ev["p"], learn, **settings)
+
+
+def reference_parameters(ref) -> dict[str, int]:
+    """Trainable parameters of the original study's model at its optimum: its size, the
+    optimum's p (rounded) and the ``paper`` variant of the model's config."""
+    return _paper_parameters(ref.model, ref.size, max(1, round(ref.surrogate_optimum["p"])))
+
+
+@functools.cache  # an ESN of 4000 units takes ~1 s to build
+def _paper_parameters(model: str, size: int, p: int) -> dict[str, int]:
+    from .config import load_search_config
+    from .measure import count_parameters
+
+    paper = load_search_config(model).paper
+    return count_parameters(model, size, p, paper.learn_initial_state, **paper.settings)
+
+
 def markdown_table(rows: list[dict], reference: bool) -> list[str]:
     head = ["model", "H", "count (mean ± std)", "seeds", "p", "hyperparameters"]
     head += ["initial states", "settings", "configuration"]
+    head += ["trainable parameters", "sequences per 1,000 parameters"]
     if reference:
         head += ["original predicted", "original best observed", "ours / min(orig. pred., p)"]
+        head += ["original per 1,000 parameters"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def maybe(x, fmt="{:.1f}"):
@@ -256,10 +316,12 @@ def markdown_table(rows: list[dict], reference: bool) -> list[str]:
             r["initial_states"],
             format_hparams(r["settings"]),
             r["source"],
+            str(r["parameters"]),
+            maybe(r["per_1000"], "{:.2f}"),
         ]
         if reference:
             cells += [maybe(r["original_predicted"]), maybe(r["original_best_observed"])]
-            cells += [maybe(r["ratio"], "{:.2f}")]
+            cells += [maybe(r["ratio"], "{:.2f}"), maybe(r["original_per_1000"], "{:.2f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -286,6 +348,15 @@ def markdown(
     ]
     lines += markdown_table(rows, reference)
     lines.append("")
+    lines += [
+        "![count against trainable parameters](capacity_per_parameter.png)",
+        "",
+        "Count against trainable parameters (log-log; below one sequence the axis is "
+        "linear, so that 0 is drawn): the parameters are per model at its p — learned "
+        "initial states and hidden causes grow with p "
+        "([SVG](capacity_per_parameter.svg)).",
+        "",
+    ]
     if any(r["teacher_forced_count"] for r in rows):
         lines += [f"† teacher-forced count. {TEACHER_FORCED_NOTE}", ""]
     if reference:
@@ -302,7 +373,7 @@ def markdown(
             mode = " (teacher-forced count)" if ev.get("teacher_forced_count") else ""
             title = f"`{model}` H={ev['hidden_size']}, p={ev['p']}: count "
             title += f"{ev['mean_count']:.1f} ± {ev['std_count']:.1f}{mode}"
-            name = f"trajectories_{model}"
+            name = trajectories_stem(model)
             lines += [f"### {title}", "", f"![{model}]({name}.png)", f"([SVG]({name}.svg))", ""]
     lines += ["## Evaluations", ""]
     for r in rows:
@@ -318,13 +389,34 @@ def markdown(
 # --------------------------------------------------------------------------- figures
 
 
+def builtin_index(model: str) -> int | None:
+    from .models import BUILTIN_MODELS
+
+    names = list(BUILTIN_MODELS)
+    return names.index(model) if model in names else None
+
+
 def model_colour(model: str) -> str:
-    """A stable colour per model: its place in the registry, whatever else is plotted."""
-    return PALETTE[model_order().index(model) % len(PALETTE)]
+    """A stable colour per model, whatever else is plotted: a built-in model's place in
+    the registry; a plug-in's from its name."""
+    i = builtin_index(model)
+    if i is None:
+        return PLUGIN_PALETTE[zlib.crc32(model.encode()) % len(PLUGIN_PALETTE)]
+    return PALETTE[i % len(PALETTE)]
 
 
 def model_marker(model: str) -> str:
-    return MARKERS[model_order().index(model) % len(MARKERS)]
+    i = builtin_index(model)
+    if i is None:
+        return PLUGIN_MARKERS[zlib.crc32(model.encode()) % len(PLUGIN_MARKERS)]
+    return MARKERS[i % len(MARKERS)]
+
+
+def trajectories_stem(model: str) -> str:
+    """``trajectories_<model>``, an import path's ``:`` and ``.`` made ``-`` (a file name)."""
+    from .models import model_slug
+
+    return f"trajectories_{model_slug(model)}"
 
 
 def use_log_x(sizes: Iterable[float]) -> bool:
@@ -362,6 +454,45 @@ def capacity_figure(evaluations: list[dict], reference: dict[str, list] | None):
     ax.grid(True, alpha=0.3)
     ax.set_title("Sequence-generation capacity against model size")
     # Outside the axes: a legend inside would hide some model's points.
+    ax.legend(handles=legend_handles(ax, reference), loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def parameter_figure(evaluations: list[dict], reference: dict[str, list] | None):
+    """Count at the optimum against trainable parameters (per model, log-log): ours solid,
+    the original study's dashed, at the parameter count of its model at its optimum."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_model: dict[str, list[dict]] = {}
+    for ev in sort_evaluations(evaluations):
+        by_model.setdefault(ev["model"], []).append(ev)
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    for model, evs in by_model.items():
+        colour, marker = model_colour(model), model_marker(model)
+        x = [evaluation_parameters(e)["trainable"] for e in evs]
+        ax.errorbar(
+            x, [e["mean_count"] for e in evs], yerr=[e["std_count"] for e in evs],
+            fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
+            zorder=3, label=model + teacher_forced_label(evs),
+        )  # fmt: skip
+        refs = (reference or {}).get(model, [])
+        if refs:
+            ax.plot(
+                [reference_parameters(r)["trainable"] for r in refs],
+                [r.surrogate_predicted_count for r in refs], "--", marker=marker,
+                mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
+            )  # fmt: skip
+    ax.set_xscale("log")
+    # symlog: log above 1 sequence, linear below, so that a count of 0 is still drawn.
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("trainable parameters (per model, at its p)")
+    ax.set_ylabel("sequences learned (mean count at the optimum)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.set_title("Capacity against trainable parameters")
     ax.legend(handles=legend_handles(ax, reference), loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
@@ -495,8 +626,10 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
         best[model], samples[model] = ev, s
     ensure_directory(out, "output directory")
     files = save_figure(capacity_figure(evaluations, refs), out / "capacity")
+    files += save_figure(parameter_figure(evaluations, refs), out / "capacity_per_parameter")
     for model, ev in best.items():
-        files += save_figure(trajectories_figure(ev, samples[model]), out / f"trajectories_{model}")
+        figure = trajectories_figure(ev, samples[model])
+        files += save_figure(figure, out / trajectories_stem(model))
     remove_stale_trajectories(out, best)
     # report.md last: it links the figures, and its presence marks a finished report.
     rows = table_rows(evaluations, refs)
@@ -508,7 +641,7 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
 
 def remove_stale_trajectories(out: Path, best: dict) -> None:
     """After --force: plots of models no longer in the report would be mistaken for its own."""
-    keep = {f"trajectories_{m}.{fmt}" for m in best for fmt in FORMATS}
+    keep = {f"{trajectories_stem(m)}.{fmt}" for m in best for fmt in FORMATS}
     for path in out.glob("trajectories_*"):
         if path.suffix.lstrip(".") in FORMATS and path.name not in keep:
             path.unlink()

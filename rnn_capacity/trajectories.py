@@ -243,14 +243,27 @@ def _polyline_vertices(
     return pts
 
 
-def _along(vertices: np.ndarray, points: int) -> np.ndarray:
-    """``points`` points at equal arc length along the polyline (first to last vertex)."""
+def _along(vertices: np.ndarray, points: int, slowing: float = 0.0) -> np.ndarray:
+    """``points`` points at equal time steps along the polyline (first to last vertex).
+
+    Each segment takes a time proportional to its length (one mean speed for the path).
+    With ``slowing = 0`` the speed is constant, so the points are at equal arc length;
+    with ``slowing = a > 0`` the pen slows down into every corner and speeds up between
+    them: the fraction ``u`` of a segment's time puts it at the fraction
+    ``(1 − a)·u + a·(10u³ − 15u⁴ + 6u⁵)`` of its length (the minimum-jerk profile of a
+    reaching movement, blended with constant speed; at ``a = 1`` it stops at each
+    corner, and runs 1.875× the mean speed mid-segment). A polynomial: exactly rounded.
+    """
     d = np.diff(vertices, axis=0)
     seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # (V-1,)
     cum = np.concatenate([[0.0], np.cumsum(seg)])  # sequential sums: exactly reproducible
     s = np.arange(points, dtype=np.float64) * cum[-1] / (points - 1)
     i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
     frac = np.where(seg[i] > 0.0, (s - cum[i]) / np.where(seg[i] > 0.0, seg[i], 1.0), 0.0)
+    if slowing > 0.0:
+        u = frac
+        jerk = u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
+        frac = (1.0 - slowing) * u + slowing * jerk
     return vertices[i] + frac[:, None] * d[i]
 
 
@@ -265,8 +278,9 @@ def generate_polylines(
     box: float = 1.1,
     tremor: float = 0.0,
     tremor_control: int = 48,
+    slowing: float = 0.0,
 ) -> np.ndarray:
-    """Generate ``n`` constant-speed polylines, float32 (n, points, 2): the look of the
+    """Generate ``n`` polylines, float32 (n, points, 2): the look of the
     original study's published example (long straight runs, sharp corners).
 
     Each path has V vertices (V uniform in the inclusive range ``vertices``, per path):
@@ -276,7 +290,8 @@ def generate_polylines(
     speed), so the benchmark's kept points (every 20th) lie on straight runs between
     about V corners. An optional ``tremor`` adds the smooth wobble of
     :func:`generate_trajectories` (a B-spline through ``tremor_control`` points uniform
-    in [-tremor, tremor]^2).
+    in [-tremor, tremor]^2). ``slowing`` in [0, 1] makes the pen slow down into the
+    corners, as a hand does (see :func:`_along`; 0 = constant speed).
 
     The defaults (40–50 vertices, runs 0.1–0.8) make :data:`DEFAULT_DATA`. They were
     chosen (bench/reproduce.py, README "Reproduction") so that, at the original study's
@@ -293,9 +308,11 @@ def generate_polylines(
         raise ValueError(f"run must satisfy 0 < min <= max, got {run!r}")
     if not 0.0 <= start <= box or box <= 0.0 or run[0] > 2.0 * box or tremor < 0.0:
         raise ValueError("need 0 <= start <= box, box > 0, run min <= 2 box, tremor >= 0")
+    if not 0.0 <= slowing <= 1.0:
+        raise ValueError(f"slowing must lie in [0, 1], got {slowing!r}")
 
     def path(rng: np.random.Generator, count: int) -> np.ndarray:
-        line = _along(_polyline_vertices(rng, count, start, box, run), points)
+        line = _along(_polyline_vertices(rng, count, start, box, run), points, slowing)
         if tremor > 0.0:
             line = line + _bspline(tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0), points)
         return line

@@ -18,12 +18,14 @@ from rnn_capacity.config import Dimension
 from rnn_capacity.errors import UsageError
 from rnn_capacity.models import MODELS
 from rnn_capacity.optimum import (
+    config_dimensions,
     decode,
     find_optimum,
     grid_argmin,
     load_surrogate,
     main,
     refine_point,
+    training_points,
 )
 from rnn_capacity.reference import (
     ORIGINAL_NAMES,
@@ -229,6 +231,51 @@ def test_the_original_hc_a_surrogate_gives_the_published_optimum():
     for name, value in opt.hparams.items():
         assert value == pytest.approx(published[name], rel=1e-5)  # published to 6 decimals
     assert opt.predicted_count == pytest.approx(ref.surrogate_predicted_count, abs=0.005)
+
+
+SURROGATES = [
+    "PC_RNN_HC_A_model_60.pk",
+    "GRU_model_60.pk",
+    "MTRNN_model_60.pk",
+    "ESN_model_1000.pk",
+]
+
+
+@pytest.mark.parametrize("name", SURROGATES)
+def test_decoded_training_points_give_the_published_best_observed_count(name):
+    """bench/replay.py's target: the configurations the original search measured, decoded
+    from its surrogate, with the mean counts it observed; the largest is the table's."""
+    path = REFERENCE / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not available")
+    model, size = parse_surrogate_name(path)
+    ref = reference_result(model, size)
+    points = training_points(load_surrogate(path), config_dimensions(model))
+    assert len(points) == ref.n_configurations and [t.index for t in points] == list(
+        range(len(points))
+    )
+    best = max(points, key=lambda t: t.count)
+    assert best.count == pytest.approx(ref.best_observed_count, abs=1e-9)
+    # published to 6 decimals
+    assert {"p": best.p} | best.hparams == pytest.approx(ref.best_observed_config, abs=1e-6)
+    for t in points:
+        assert 1 <= t.p <= 250 and 0 <= t.smoothed_count <= t.p
+        # A mean of 2 tries: a multiple of 1/2 between 0 and p.
+        assert -1e-9 <= t.count <= t.p + 1e-9 and (2 * t.count) == pytest.approx(
+            round(2 * t.count), abs=1e-9
+        )
+        assert t.objective == pytest.approx(t.p - 2 * t.count)
+    # The GP smooths the counts, it does not invent them.
+    counts = np.array([t.count for t in points])
+    smoothed = np.array([t.smoothed_count for t in points])
+    assert np.corrcoef(counts, smoothed)[0, 1] > 0.9
+
+
+def test_training_points_refuse_a_space_of_another_dimension():
+    if not HC_A.is_file():
+        pytest.skip(f"{HC_A} is not available")
+    with pytest.raises(UsageError, match="3-D training points; the space has 2"):
+        training_points(load_surrogate(HC_A), config_dimensions("gru"))
 
 
 # ------------------------------------------------------------------------- reference

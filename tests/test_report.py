@@ -79,7 +79,7 @@ def test_the_report_holds_figures_table_and_trajectories(built):
     root, result = built
     out = root / "out"
     names = {p.name for p in result["files"]}
-    expected = {"capacity", "trajectories_gru", "trajectories_pc_rnn_hc_a"}
+    expected = {"capacity", "capacity_per_parameter", "trajectories_gru", "trajectories_pc_rnn_hc_a"}
     assert names == {f"{n}.{x}" for n in expected for x in ("png", "svg")} | {"report.md"}
     for name in expected:
         assert (out / f"{name}.png").read_bytes().startswith(PNG)
@@ -90,6 +90,9 @@ def test_the_report_holds_figures_table_and_trajectories(built):
     gru = next(line for line in text.splitlines() if line.startswith("| `gru` | 60 |"))
     assert "39.0 ± 1.0 †" in gru and "| 3 | 41 |" in gru
     assert "| 33.5 | 55.5 | 1.16 |" in gru  # 39 / min(33.53, 41)
+    # GRU, H = 60, fixed initial states: 3·(60·60 + 60·2 + 60) + 2·60 + 2 = 11642 trainable
+    # parameters (counted: the file predates the record); 39 / 11.642 and 33.53 / 11.642.
+    assert "| 11642 | 3.35 |" in gru and gru.endswith("| 2.88 |")
     hca40 = next(line for line in text.splitlines() if line.startswith("| `pc_rnn_hc_a` | 40 |"))
     assert "| 16.9 | 24.0 | 0.85 |" in hca40  # p=10 < 16.95 predicted: 8.5 / 10
     assert "lr=0.006918" in gru and "fixed" in gru and "teacher_forcing=always" in gru
@@ -153,7 +156,14 @@ def test_duplicates_keep_more_seeds_with_a_warning(tmp_path, capsys):
     assert any("evaluated twice" in line and "5 seeds" in line for line in err)
     assert any("no samples.npz" in line for line in err)  # the kept one has none
     assert captured.out.splitlines() == [
-        f"wrote {tmp_path / 'out' / name}" for name in ("capacity.png", "capacity.svg", "report.md")
+        f"wrote {tmp_path / 'out' / name}"
+        for name in (
+            "capacity.png",
+            "capacity.svg",
+            "capacity_per_parameter.png",
+            "capacity_per_parameter.svg",
+            "report.md",
+        )
     ]
     text = (tmp_path / "out" / "report.md").read_text()
     assert "15.4 ± 0.5" in text and "original predicted" not in text

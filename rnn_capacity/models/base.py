@@ -86,12 +86,15 @@ class CapacityModule(pl.LightningModule):
 
     Subclasses implement :meth:`init_state`, :meth:`init_weights` and :meth:`step`, and
     may override :meth:`start`, :meth:`prepare`, :meth:`features` and :meth:`read_out`.
-    Class attributes: ``frozen`` (names of per-replica tensors that are never trained)
-    and ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
+    Class attributes: ``frozen`` (names of per-replica tensors that are never trained
+    by the optimiser), ``fitted`` (frozen ones a model fits otherwise) and ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
     e.g. the hidden-cause matrix).
     """
 
     frozen: tuple[str, ...] = ()
+    #: Frozen tensors that training sets all the same, outside the optimiser (the ESN's
+    #: closed-form read-out): they count as trainable parameters.
+    fitted: tuple[str, ...] = ()
     per_sequence: dict[str, int] = {}
     #: This class's own options (hyperparameters and settings); see models/options.py.
     OPTIONS: tuple[Option, ...] = (LR,)
@@ -196,6 +199,34 @@ class CapacityModule(pl.LightningModule):
                     t = t.narrow(self.per_sequence[name], 0, p)
                 single.replicas[0][name].copy_(t)
         return single.to(self.device)
+
+    def parameter_counts(self, k: int = 0) -> dict[str, int]:
+        """Trainable parameters of replica ``k``, without its padding.
+
+        ``trainable``: every number the training sets — the tensors Adam updates, plus the
+        ones a model fits otherwise (``fitted``: the ESN's closed-form read-out);
+        ``per_sequence``: the part of it that grows with ``p`` (learned initial states,
+        the hidden causes of the PC-RNN-HC models); ``shared``: the rest, which does not.
+        """
+        if not 0 <= k < self.num_replicas:
+            raise IndexError(f"replica {k} of {self.num_replicas}")
+        p = self.num_sequences[k]
+        states = set(self.init_state(torch.Generator().manual_seed(0), 1))
+        trainable = per_sequence = 0
+        for name, t in self.replicas[k].items():
+            if not (t.requires_grad or name in self.fitted):
+                continue
+            if name in states:  # (P, ...): one initial state per sequence
+                n = p * t[0].numel()
+                per_sequence += n
+            elif name in self.per_sequence:  # one slice per sequence along its axis
+                n = p * t.numel() // t.shape[self.per_sequence[name]]
+                per_sequence += n
+            else:
+                n = t.numel()
+            trainable += n
+        return {"trainable": trainable, "per_sequence": per_sequence,
+                "shared": trainable - per_sequence}  # fmt: skip
 
     def save_checkpoint(self, path) -> None:
         """Write a checkpoint that ``type(self).load_from_checkpoint(path)`` reloads (the

@@ -49,6 +49,7 @@ class ESN(TRNN):
 
     OPTIONS = (TAU, CONNECTIVITY, SIGMA, RIDGE)
     frozen = ("h0", "W_r", "b_r", "W_o", "b_o")
+    fitted = ("W_o", "b_o")  # by least squares, not by Adam
     ignored_options = ("lr",)
 
     def __init__(
