@@ -87,7 +87,8 @@ class CapacityModule(pl.LightningModule):
     Subclasses implement :meth:`init_state`, :meth:`init_weights` and :meth:`step`, and
     may override :meth:`start`, :meth:`prepare`, :meth:`features` and :meth:`read_out`.
     Class attributes: ``frozen`` (names of per-replica tensors that are never trained
-    by the optimiser), ``fitted`` (frozen ones a model fits otherwise) and ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
+    by the optimiser), ``fitted`` (frozen ones a model fits otherwise) and
+    ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
     e.g. the hidden-cause matrix).
     """
 
