@@ -102,6 +102,49 @@ def test_polyline_knobs():
         generate_polylines(n=2, run=(0.0, 0.5))
 
 
+def test_corner_slowing_keeps_the_path_and_slows_into_corners():
+    steady = generate_polylines(n=20).astype(np.float64)
+    hand = generate_polylines(n=20, slowing=1.0).astype(np.float64)
+    assert np.array_equal(
+        generate_polylines(n=20, slowing=1.0), generate_polylines(n=20, slowing=1.0)
+    )
+    assert np.array_equal(generate_polylines(n=20, slowing=0.0), generate_polylines(n=20))
+    # The same polyline, only traversed at another pace: ends and bounding box stay.
+    assert np.allclose(hand[:, [0, -1]], steady[:, [0, -1]], atol=1e-6)
+    assert np.abs(hand).max() <= 1.1 + 1e-6
+    fine = np.linalg.norm(np.diff(hand, axis=1), axis=-1)
+    # Minimum-jerk at a = 1: the pen stops at corners and runs 1.875x the mean speed.
+    mean = np.linalg.norm(np.diff(steady, axis=1), axis=-1).max(axis=1, keepdims=True)
+    assert fine.min() < 0.05 * mean.min() and (fine <= 1.875 * mean * (1 + 1e-3)).all()
+    kept = lambda a: a[:, ::20].transpose(1, 0, 2)  # noqa: E731
+    assert character(kept(hand))["speed_cv"] > character(kept(steady))["speed_cv"] + 0.1
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="slowing"):
+            generate_polylines(n=2, slowing=bad)
+
+
+def test_cli_generate_takes_the_generator_knobs(tmp_path, capsys):
+    out = tmp_path / "hand.npy"
+    assert (
+        main(["generate", "--out", str(out), "--set", "vertices=10,12", "--set", "slowing=0.5"])
+        == 0
+    )
+    assert np.array_equal(np.load(out), generate_polylines(vertices=(10, 12), slowing=0.5))
+    for item, message in (
+        ("bogus=1", "NAME one of vertices"),
+        ("slowing=x", "a number or LOW,HIGH"),
+        ("slowing=nan", "finite"),
+        ("slowing=3", "slowing must lie in [0, 1]"),
+        ("vertices=1,2,3", "LOW,HIGH"),
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(["generate", "--out", str(tmp_path / "x.npy"), "--set", item])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "x.npy").exists()
+
+
 def test_generator_knobs_change_difficulty():
     def mean_step(arr: np.ndarray) -> float:
         return float(np.linalg.norm(np.diff(arr[:, ::20], axis=1), axis=-1).mean())
