@@ -242,6 +242,7 @@ def main(argv=None) -> int:
     ap.add_argument("--ensemble", type=int, default=8, help="replicas trained together")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", type=Path, default=Path("results/replay"))
+    ap.add_argument("--indices", type=int, nargs="+", help="these training points instead")
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -260,7 +261,7 @@ def main(argv=None) -> int:
     jobs, mine = [], []
     for path in paths:
         model, hidden, points = decode(path)
-        sample = choose(points, n)
+        sample = [points[i] for i in args.indices] if args.indices else choose(points, n)
         variant = variant_of(model, learn, sets)
         if args.list:
             for t in sample:

@@ -2,7 +2,8 @@
 
 ``measure_capacity`` is one measurement of the protocol; ``measure_ensemble`` trains many
 as one batched ensemble; the models are in :mod:`rnn_capacity.models` (registry
-``MODELS``). Imports are lazy so that the command-line tools start fast.
+``MODELS``, plug-ins included; ``resolve_model`` also takes an import path
+``module:Class``). Imports are lazy so that the command-line tools start fast.
 """
 
 __version__ = "0.1.0"
@@ -13,6 +14,7 @@ _LAZY = {
     "CapacityResult": "measure",
     "Replica": "measure",
     "MODELS": "models",
+    "resolve_model": "models",
     "load_trajectories": "data",
     "TrajectoryDataModule": "data",
     "CapacityCallback": "capacity",

@@ -26,11 +26,19 @@ forcing. ``source`` says whether the original study published that choice or it 
 *inferred* (the variant under which the built-in data reproduces the original counts,
 bench/reproduce.py); ``reason`` says why, in one line.
 
+A model from outside the package (a plug-in, ``rnn_capacity.models.registry``) has its
+space in a file of the same format: given with ``--space FILE.yaml`` (the
+``space=`` argument), or shipped with the plug-in and named by its class's
+``SEARCH_SPACE`` attribute, a path relative to the directory of the class's module (ship
+it as package data). Such a file's ``model:`` may be left out; if given, it must name
+the same class (any of its names: ``mgu`` or ``mgu_capacity:MGU``).
+
 Any mistake is a :class:`~rnn_capacity.errors.UsageError` naming the file and the key.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +46,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UsageError
-from .models import MODELS
+from .models import BUILTIN_MODELS, resolve_model
 from .models.options import searchable_options, validate_options
 from .paths import shipped
 from .trajectories import N_TRAJECTORIES as MAX_SEQUENCES
@@ -125,18 +133,36 @@ class SearchConfig:
         }
 
 
+def is_space_file(model_or_path: str | Path) -> bool:
+    return Path(model_or_path).suffix in (".yaml", ".yml")
+
+
 def config_path(model_or_path: str | Path) -> Path:
-    """``configs/<model>.yaml`` for a model name, or the path itself."""
-    p = Path(model_or_path)
-    if p.suffix in (".yaml", ".yml"):
-        return p
-    return CONFIG_DIR / f"{model_or_path}.yaml"
+    """A model's search-space file, or the path itself: ``configs/<model>.yaml`` for a
+    built-in model, the file its class's ``SEARCH_SPACE`` names for a plug-in."""
+    if is_space_file(model_or_path):
+        return Path(model_or_path)
+    if model_or_path in BUILTIN_MODELS:
+        return CONFIG_DIR / f"{model_or_path}.yaml"
+    name, cls = resolve_model(str(model_or_path))
+    if name in BUILTIN_MODELS:  # an import path of a built-in class
+        return CONFIG_DIR / f"{name}.yaml"
+    shipped_space = getattr(cls, "SEARCH_SPACE", None)
+    if not shipped_space:
+        raise UsageError(
+            f"model {name} has no search space: pass --space FILE.yaml (the format of "
+            "configs/*.yaml), or name the file the plug-in ships in its class's SEARCH_SPACE"
+        )
+    return Path(inspect.getfile(cls)).parent / shipped_space
 
 
-def load_search_config(model_or_path: str | Path) -> SearchConfig:
-    """Load and validate a search-space file (by model name or path)."""
+def load_search_config(model_or_path: str | Path, space: str | Path | None = None) -> SearchConfig:
+    """Load and validate a search space: a model's (by name, see :func:`config_path`), the
+    file ``model_or_path``, or — with ``space`` — the file ``space`` for the model
+    ``model_or_path`` (its ``model:`` key may then be left out)."""
 
-    path = config_path(model_or_path)
+    model_given = None if space is None and is_space_file(model_or_path) else str(model_or_path)
+    path = Path(space) if space is not None else config_path(model_or_path)
     where = str(path)
     if not path.is_file():
         raise UsageError(f"{where}: no such search-space file")
@@ -153,13 +179,20 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
     for key in raw:
         if key not in TOP_KEYS:
             fail(key, f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
-    for key in ("model", "space", "x0"):
+    for key in ("model", "space", "x0") if model_given is None else ("space", "x0"):
         if key not in raw:
             fail(key, "missing")
-    model = raw["model"]
-    if model not in MODELS:
-        fail("model", f"unknown model {model!r}; known models: {', '.join(MODELS)}")
-    cls = MODELS[model]
+    if model_given is not None:  # the model in use; the file's model: must be the same
+        model, cls = resolve_model(model_given)
+    if "model" in raw:
+        try:
+            named, named_cls = resolve_model(raw["model"])
+        except UsageError as exc:
+            fail("model", str(exc))
+        if model_given is None:
+            model, cls = named, named_cls
+        elif named_cls is not cls:
+            fail("model", f"{raw['model']!r} is another model than {model}")
 
     sizes = raw.get("sizes", [])
     if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 1 for s in sizes):
@@ -238,14 +271,14 @@ def load_search_config(model_or_path: str | Path) -> SearchConfig:
         fixed = validate_options(cls, fixed, model)
     except UsageError as exc:
         fail("fixed", str(exc))
-    paper = _paper_protocol(raw.get("paper") or {}, model, fail)
+    paper = _paper_protocol(raw.get("paper") or {}, cls, model, fail)
     for name in paper.settings:
         if name in x0:
             fail(f"paper.settings.{name}", "is also a search dimension")
     return SearchConfig(model, sizes, calls, space, x0, fixed, path, paper)
 
 
-def _paper_protocol(raw, model: str, fail) -> PaperProtocol:
+def _paper_protocol(raw, cls, model: str, fail) -> PaperProtocol:
     """Validate a config's ``paper:`` mapping."""
 
     if not isinstance(raw, dict):
@@ -260,7 +293,7 @@ def _paper_protocol(raw, model: str, fail) -> PaperProtocol:
     if not isinstance(settings, dict):
         fail("paper.settings", "expected a mapping name -> value")
     try:
-        settings = validate_options(MODELS[model], settings, model)
+        settings = validate_options(cls, settings, model)
     except UsageError as exc:
         fail("paper.settings", str(exc))
     source = raw.get("source", "published")

@@ -42,7 +42,7 @@ from .capacity import DEFAULT_THRESHOLD
 from .config import load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
 from .files import write_atomic, write_json
-from .models import MODELS
+from .models import SPACE_HELP, model_help, model_slug, resolve_model
 
 PROG = "python -m rnn_capacity.evaluate"
 SAMPLES = 6  # sequences drawn in trajectories.png and kept in samples.npz
@@ -64,14 +64,15 @@ class EvaluationPlan:
     source: dict = field(default_factory=dict)  # where the configuration came from
 
 
-def reference_plan(model: str, hidden_size: int) -> EvaluationPlan:
-    """The original study's optimum, with the variant that reproduces it for ``model``."""
+def reference_plan(model: str, hidden_size: int, space: Path | None = None) -> EvaluationPlan:
+    """The original study's optimum, with the variant that reproduces it for ``model`` (its
+    search space's ``paper:``; ``space``: another file for it)."""
     from .reference import reference_result
 
     ref = reference_result(model, hidden_size)
     hp = dict(ref.surrogate_optimum)
     p = hp.pop("p")
-    paper = load_search_config(model).paper
+    paper = load_search_config(model, space=space).paper
     source = {"kind": "reference", "p_unrounded": p}
     source |= {"predicted_count": ref.surrogate_predicted_count}
     source |= {"variant": paper.source, "reason": paper.reason}
@@ -162,6 +163,7 @@ def evaluate(
         "std_count": statistics.stdev(counts) if len(counts) > 1 else 0.0,
         "final_losses": [finite(r.final_loss) for r in results],
         "seconds": round(seconds, 1),
+        "parameters": results[0].parameters,  # per seed: the same p, the same counts
         "loss_curves": [[finite(round_sig(v)) for v in r.loss_curve] for r in results],
         "original": original(plan.model, plan.hidden_size),
     }
@@ -274,7 +276,11 @@ def save(fig, path: Path) -> None:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    p.add_argument("--model", help=f"one of: {', '.join(MODELS)} (not with --from)")
+    p.add_argument("--model", help=model_help("the model (not with --from)"))
+    p.add_argument(
+        "--space", type=Path, metavar="FILE.yaml",
+        help=SPACE_HELP + "; its paper: gives --reference's and --set's protocol",
+    )  # fmt: skip
     p.add_argument("--hidden-size", type=int, help="H (not with --from)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="sweep", type=Path, help="a sweep directory: its optimum")
@@ -304,16 +310,15 @@ def build_parser() -> ArgumentParser:
 
 def plan_from_args(args) -> EvaluationPlan:
     if args.sweep is not None:
-        if args.model or args.hidden_size:
-            raise UsageError("--from takes the model and size from the sweep: drop them")
+        if args.model or args.hidden_size or args.space:
+            raise UsageError("--from takes the model, size and space from the sweep: drop them")
         plan = sweep_plan(args.sweep, args.resolution, progress=not args.json)
     else:
         if not args.model or not args.hidden_size:
             raise UsageError("--model and --hidden-size are required with --reference or --set")
-        if args.model not in MODELS:
-            raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(MODELS)}")
+        model, _ = resolve_model(args.model)
         if args.reference:
-            plan = reference_plan(args.model, args.hidden_size)
+            plan = reference_plan(model, args.hidden_size, args.space)
         else:
             from .train import parse_assignments
 
@@ -323,10 +328,10 @@ def plan_from_args(args) -> EvaluationPlan:
             p = hp.pop("p")
             if isinstance(p, bool) or not isinstance(p, int):
                 raise UsageError(f"--set p={p!r}: p must be an integer")
-            paper = load_search_config(args.model).paper
+            paper = load_search_config(model, space=args.space).paper
             settings = {k: hp.pop(k) for k in list(hp) if k in paper.settings}
             plan = EvaluationPlan(
-                args.model, args.hidden_size, p, hp, paper.learn_initial_state,
+                model, args.hidden_size, p, hp, paper.learn_initial_state,
                 dict(paper.settings) | settings, source={"kind": "set"},
             )  # fmt: skip
     if args.iterations is not None:
@@ -360,7 +365,7 @@ def default_out(plan: EvaluationPlan, args) -> Path:
     if args.sweep is not None:
         return args.sweep / "evaluation"
     kind = "reference" if args.reference else "evaluate"
-    return Path("results") / kind / f"{plan.model}_{plan.hidden_size}"
+    return Path("results") / kind / f"{model_slug(plan.model)}_{plan.hidden_size}"
 
 
 @cli_main
@@ -369,7 +374,7 @@ def main(argv=None) -> int:
     plan = plan_from_args(args)
     seeds = check(plan, args)
     out = args.out or default_out(plan, args)
-    group = args.log_group or f"{plan.model}_h{plan.hidden_size}_evaluation"
+    group = args.log_group or f"{model_slug(plan.model)}_h{plan.hidden_size}_evaluation"
     if (out / "evaluation.json").exists() and not args.force:
         raise UsageError(f"{out} already holds an evaluation: pass --force or another --out")
     runs = [args.log_dir / group / f"seed{s}" for s in seeds]

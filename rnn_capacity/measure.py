@@ -25,21 +25,22 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from .capacity import DEFAULT_THRESHOLD, CapacityCallback, LossHistory, objective
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
-from .models import MODELS
+from .models import model_slug, resolve_model
 from .models.base import CapacityModule
 from .models.options import MAX_HIDDEN, check_count, check_num_sequences, searchable_options
 from .models.options import validate_options as check_declared
 
 
 def model_class(name: str) -> type[CapacityModule]:
-    if name not in MODELS:
-        raise UsageError(f"unknown model {name!r}; known models: {', '.join(MODELS)}")
-    return MODELS[name]
+    """The class of a built-in model, an installed plug-in or an import path ``module:Class``
+    (:func:`rnn_capacity.models.resolve_model`)."""
+    return resolve_model(name)[1]
 
 
 def validate_options(model: str, options: dict) -> dict:
     """Check names, types and ranges of a model's options against its declaration."""
-    return check_declared(model_class(model), options, model)
+    name, cls = resolve_model(model)
+    return check_declared(cls, options, name)
 
 
 QUIET_PATTERNS = (
@@ -126,6 +127,8 @@ class CapacityResult:
     seconds: float  # wall time of the training run (shared by an ensemble's replicas)
     iterations: int
     replicas: int = 1  # size of the ensemble this measurement was trained in
+    # Trainable parameters of this replica: trainable, per_sequence (grows with p), shared.
+    parameters: dict[str, int] | None = None
     log_dir: str | None = None
     loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
     generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
@@ -142,6 +145,30 @@ class CapacityResult:
     @property
     def objective(self) -> float:
         return objective(self.num_sequences, self.count)
+
+
+def count_parameters(
+    model: str,
+    hidden_size: int,
+    num_sequences: int,
+    learn_initial_state: bool = True,
+    **options,
+) -> dict[str, int]:
+    """Trainable parameters of one model of ``model`` with ``hidden_size`` units learning
+    ``num_sequences`` sequences (:meth:`CapacityModule.parameter_counts`): ``trainable``,
+    ``per_sequence`` (the part that grows with p) and ``shared``. ``options`` are the
+    model's settings (e.g. ``factors``); hyperparameters do not change the count.
+
+    Examples:
+        >>> count_parameters("srnn", 60, 10, learn_initial_state=False)
+        {'trainable': 3782, 'per_sequence': 0, 'shared': 3782}
+        >>> count_parameters("pc_rnn_hc_a", 60, 10, learn_initial_state=False)["per_sequence"]
+        600
+    """
+    cls = model_class(model)
+    options = validate_options(model, options)
+    return cls(hidden_size, num_sequences, learn_initial_state=learn_initial_state,
+               **options).parameter_counts()  # fmt: skip
 
 
 def make_trainer(
@@ -193,7 +220,9 @@ def measure_capacity(
 ) -> CapacityResult:
     """Train one model on ``num_sequences`` trajectories and count those it learned.
 
-    ``hparams`` are the model's options, named as in protocol.md (``lr``, ``tau``,
+    ``model``: a built-in model (``"gru"``), an installed plug-in's name, or an import
+    path ``"mypkg.cells:MyRNN"`` of a :class:`CapacityModule` subclass (imported: that
+    runs its code). ``hparams`` are the model's options, named as in protocol.md (``lr``, ``tau``,
     ``tau_slow``, ``tau_fast``, ``gamma``, ``connectivity``, ``sigma``,
     ``alpha_h_prime``) plus settings such as ``factors``. Bad input raises
     :class:`~rnn_capacity.errors.UsageError`. With ``log_dir=None`` nothing is logged.
@@ -242,6 +271,10 @@ def measure_ensemble(
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
+    ``model`` is a built-in model's name, an installed plug-in's or an import path
+    ``module:Class`` (which imports the module: it runs its code); the results carry the
+    name :func:`~rnn_capacity.models.resolve_model` gives it.
+
     Each replica gives, for the same seed and hyperparameters, the result a single
     :func:`measure_capacity` call gives (up to float rounding). All replicas must set
     the same option names; their values may differ.
@@ -258,7 +291,7 @@ def measure_ensemble(
     axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p`` reuses a
     compiled graph (bench/throughput.py measures the gain and the compile time).
     """
-    cls = model_class(model)
+    model, cls = resolve_model(model)
     if not replicas:
         raise UsageError("an ensemble needs at least one replica")
     validate_run([r.seed for r in replicas], accelerator)
@@ -291,7 +324,7 @@ def measure_ensemble(
     loggers = []
     if log_dir is not None:
         ensure_directory(log_dir, "TensorBoard log directory")
-        group = log_group or f"{model}_h{hidden_size}"
+        group = log_group or f"{model_slug(model)}_h{hidden_size}"
         versions = [r.name for r in replicas]
         free = next_versions(Path(log_dir) / group, sum(v is None for v in versions))
         versions = [v if v is not None else next(free) for v in versions]
@@ -334,6 +367,7 @@ def measure_ensemble(
             seconds=seconds,
             iterations=iterations,
             replicas=len(replicas),
+            parameters=module.parameter_counts(k),
             log_dir=loggers[k].log_dir if loggers else None,
             loss_curve=history.curves[k] if history is not None else None,
         )

@@ -41,7 +41,7 @@ from typing import Any
 from .config import load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
 from .files import write_json
-from .models import MODELS
+from .models import MODELS, SPACE_HELP, model_help, model_slug, resolve_model
 
 PROG = "python -m rnn_capacity.study"
 # Sweep flags and evaluation settings per preset; explicit flags override them.
@@ -75,10 +75,11 @@ class Cell:
     root: Path
     settings: Any = None  # sweep.SweepSettings
     config: Any = None  # config.SearchConfig
+    space: Path | None = None  # --space: the search-space file of a model
 
     @property
     def name(self) -> str:
-        return f"{self.model}_{self.hidden_size}"
+        return f"{model_slug(self.model)}_{self.hidden_size}"
 
     @property
     def sweep_dir(self) -> Path:  # its name is the sweep's TensorBoard group
@@ -95,6 +96,7 @@ class Cell:
 
 def sweep_argv(cell: Cell, opts: dict, log_dir: Path, data: str | None, resume: bool) -> list:
     argv = ["--model", cell.model, "--hidden-size", str(cell.hidden_size)]
+    argv += ["--space", str(cell.space)] if cell.space else []
     argv += ["--preset", opts["sweep_preset"], "--out", str(cell.sweep_dir)]
     argv += ["--log-dir", str(log_dir), "--seed", str(opts["seed"])]
     for flag in ("calls", "iterations", "tries", "batch_size", "initial_points"):
@@ -186,11 +188,16 @@ def best_dims(sweep_dir: Path) -> set[str]:
     return {d["name"] for d in space["dimensions"]}
 
 
-def cells_of(models: list[str], sizes: list[int] | None, root: Path) -> list[Cell]:
+def cells_of(
+    models: list[str], sizes: list[int] | None, root: Path, spaces: dict | None = None
+) -> list[Cell]:
+    """The (model, size) cells; ``spaces``: model -> search-space file (``--space``)."""
     cells = []
+    spaces = spaces or {}
     for model in models:
-        for h in sizes or load_search_config(model).sizes:
-            cells.append(Cell(model, h, root))
+        space = spaces.get(model)
+        for h in sizes or load_search_config(model, space=space).sizes:
+            cells.append(Cell(model, h, root, space=space))
     return cells
 
 
@@ -244,7 +251,17 @@ def run_sweeps(cells: list[Cell], opts: dict, bar) -> None:
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--preset", choices=list(PRESETS), default="quick", help="default: quick")
-    p.add_argument("--models", nargs="+", help=f"default: all ({', '.join(MODELS)})")
+    p.add_argument(
+        "--models",
+        nargs="+",
+        metavar="MODEL",
+        help=model_help("the models (default: all registered)"),
+    )
+    p.add_argument(
+        "--space", action="append", default=[], metavar="[MODEL=]FILE.yaml",
+        help=f"{SPACE_HELP}. MODEL= says whose (needed unless --models names one); "
+        "repeatable",
+    )  # fmt: skip
     p.add_argument("--sizes", type=int, nargs="+", help="default: each model's config sizes")
     p.add_argument("--out", type=Path, default=Path("results/study"), help="study directory")
     p.add_argument("--log-dir", type=Path, help="TensorBoard root (default <out>/lightning_logs)")
@@ -281,12 +298,13 @@ def build_parser() -> ArgumentParser:
 
 
 def resolve(args) -> tuple[list[Cell], dict]:
-    models = args.models or list(MODELS)
-    for m in models:
-        if m not in MODELS:
-            raise UsageError(f"--models: unknown model {m!r}; known models: {', '.join(MODELS)}")
+    try:
+        models = [resolve_model(m)[0] for m in args.models or list(MODELS)]
+    except UsageError as exc:
+        raise UsageError(f"--models: {exc}") from None
     if len(set(models)) != len(models):
         raise UsageError("--models: a model is named twice")
+    spaces = space_files(args.space, models)
     for h in args.sizes or []:
         if not 1 <= h <= 100_000:
             raise UsageError(f"--sizes: {h} out of range: 1..100000")
@@ -315,7 +333,29 @@ def resolve(args) -> tuple[list[Cell], dict]:
         # The optimum needs a fitted surrogate: at least one GP point after the random ones
         # (the sweep's presets draw 5 or 10 random points after x0).
         opts["initial_points"] = max(0, min(5, opts["calls"] - 2))
-    return cells_of(models, args.sizes, args.out), opts
+    return cells_of(models, args.sizes, args.out, spaces), opts
+
+
+def space_files(given: list[str], models: list[str]) -> dict[str, Path]:
+    """``--space [MODEL=]FILE`` as model (resolved, as in ``models``) -> file."""
+    spaces: dict[str, Path] = {}
+    for item in given:
+        model, sep, file = item.partition("=")
+        if not sep:
+            if len(models) != 1:
+                raise UsageError(f"--space {item}: say whose space it is, --space MODEL={item}")
+            model, file = models[0], item
+        else:
+            try:
+                model = resolve_model(model)[0]
+            except UsageError as exc:
+                raise UsageError(f"--space {item}: {exc}") from None
+            if model not in models:
+                raise UsageError(f"--space {item}: {model} is not one of the study's --models")
+        if model in spaces:
+            raise UsageError(f"--space: two files for {model}")
+        spaces[model] = Path(file)
+    return spaces
 
 
 @cli_main

@@ -24,7 +24,7 @@ its own, as the original code did. The output directory (default
   coordinates, the form of the original study's ``<MODEL>_model_<H>.pk``);
 - ``summary.json``, ``convergence.png`` and ``objective.png`` (partial dependence);
 - ``best.ckpt`` (and ``best.json``): the trained model of the best configuration so far,
-  for ``MODELS[model].load_from_checkpoint``;
+  for ``resolve_model(model)[1].load_from_checkpoint`` (``MODELS[model]`` for a built-in);
 - ``.lock`` (held while a sweep runs: a second sweep on the directory is refused) and
   ``.sweep-id`` (the id that marks this sweep's TensorBoard group as its own).
 
@@ -65,7 +65,7 @@ from .files import append_records, write_atomic, write_json
 from .interrupt import Interrupted, InterruptGuard
 from .journal import DirectoryLock, prepare_output, summarise, summarised_wall
 from .measure import MAX_ITERATIONS, Replica, measure_ensemble, validate_run
-from .models import MODELS
+from .models import SPACE_HELP, model_help, model_slug, resolve_model
 from .models.options import MAX_HIDDEN
 
 PROG = "python -m rnn_capacity.sweep"
@@ -236,6 +236,7 @@ def evaluate(
                 ],
                 "seconds": round(sum(r.seconds for r in tries) / tries[0].replicas, 3),
                 "ensemble": tries[0].replicas,  # replicas trained together
+                "parameters": tries[0].parameters,  # the same for every try (same p)
             }
         )
     return records, models
@@ -401,7 +402,8 @@ def build_parser() -> ArgumentParser:
         for name, values in PRESETS.items()
     )
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=f"presets: {presets}")
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--model", required=True, help=model_help())
+    p.add_argument("--space", type=Path, metavar="FILE.yaml", help=SPACE_HELP)
     p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
     p.add_argument("--preset", choices=list(PRESETS), default="quick", help="default: quick")
     # Unset flags stay None, so that the preset fills them in.
@@ -469,9 +471,8 @@ def build_parser() -> ArgumentParser:
 
 def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
     """Apply the preset under the explicit flags and check every value."""
-    if args.model not in MODELS:
-        raise UsageError(f"unknown model {args.model!r}; known models: {', '.join(MODELS)}")
-    config = load_search_config(args.model)
+    model, _ = resolve_model(args.model)
+    config = load_search_config(model, space=args.space)
     if "p" not in config.names:
         raise UsageError(f"{config.path}: the space needs the dimension p")
     chosen = PRESETS[args.preset] | {
@@ -509,9 +510,9 @@ def resolve_settings(args) -> tuple[SweepSettings, SearchConfig]:
 
         require_ray()
     settings = SweepSettings(
-        model=args.model,
+        model=model,
         hidden_size=args.hidden_size,
-        out=args.out or Path("results") / f"{args.model}_{args.hidden_size}",
+        out=args.out or Path("results") / f"{model_slug(model)}_{args.hidden_size}",
         log_dir=args.log_dir,
         seed=args.seed,
         threshold=args.threshold,

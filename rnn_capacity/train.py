@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ArgumentParser, UsageError, cli_main
-from .models import MODELS
+from .models import model_help, model_slug
 
 
 def parse_value(text: str):
@@ -53,7 +53,7 @@ def finite_or_none(x):
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m rnn_capacity.train", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, help=f"one of: {', '.join(MODELS)}")
+    p.add_argument("--model", required=True, help=model_help())
     p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
     p.add_argument("--num-sequences", type=int, required=True, help="p, trajectories (1..250)")
     p.add_argument("--iterations", type=int, default=3000, help="training steps (default 3000)")
@@ -143,7 +143,8 @@ def default_checkpoint(result) -> Path:
     """Beside the run's TensorBoard files, or under checkpoints/ when nothing is logged."""
     if result.log_dir is not None:
         return Path(result.log_dir) / "checkpoints" / "model.ckpt"
-    name = f"{result.model}_h{result.hidden_size}_p{result.num_sequences}_seed{result.seed}"
+    name = f"{model_slug(result.model)}_h{result.hidden_size}"
+    name += f"_p{result.num_sequences}_seed{result.seed}"
     return Path("checkpoints") / f"{name}.ckpt"
 
 

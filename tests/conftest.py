@@ -9,7 +9,7 @@ import pytest
 
 from rnn_capacity.data import TrajectoryDataModule
 from rnn_capacity.measure import make_trainer, quiet_lightning
-from rnn_capacity.models import MODELS
+from rnn_capacity.models import BUILTIN_MODELS, MODELS
 
 # Hyperparameters away from the constructor defaults, so tests see them used.
 HPARAMS: dict[str, dict] = {
@@ -28,7 +28,7 @@ HPARAMS: dict[str, dict] = {
     "pc_rnn_gc_hc_a": {"lr": 0.01, "tau": 3.0},
     "pc_rnn_gc_hc_m": {"lr": 0.01, "tau": 3.0},
 }
-NAMES = list(MODELS)
+NAMES = list(BUILTIN_MODELS)  # not the plug-ins an environment may have installed
 BPTT = [n for n in NAMES if n != "esn"]
 
 

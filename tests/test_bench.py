@@ -16,9 +16,9 @@ sys.path.insert(0, str(BENCH))
 import original_style  # noqa: E402
 import throughput  # noqa: E402
 
-from rnn_capacity.models import MODELS  # noqa: E402
+from rnn_capacity.models import BUILTIN_MODELS, MODELS  # noqa: E402
 
-BPTT = [name for name in MODELS if name != "esn"]
+BPTT = [name for name in BUILTIN_MODELS if name != "esn"]
 
 
 def refuse(constant: str):

@@ -1,5 +1,7 @@
 """Lightning-native reuse: a plain ``pl.Trainer`` trains, logs, counts, checkpoints and
-reloads any model; the README's snippet runs as written."""
+reloads any model; the README's snippet runs as written. The checkpoint round trip and
+``replica(k)`` export of every model are contract checks (``rnn_capacity.testing``,
+tests/test_contract.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,11 @@ from pathlib import Path
 import pytest
 import pytorch_lightning as pl
 import torch
-from conftest import HPARAMS, NAMES, build, fit
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from rnn_capacity.capacity import CapacityCallback
 from rnn_capacity.data import TrajectoryDataModule
-from rnn_capacity.measure import Replica, make_trainer, measure_capacity, measure_ensemble
+from rnn_capacity.measure import Replica, measure_capacity, measure_ensemble
 from rnn_capacity.models import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,41 +30,6 @@ def scalars(run_dir: Path) -> dict[str, list[float]]:
     events = EventAccumulator(str(run_dir))
     events.Reload()
     return {tag: [e.value for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_checkpoint_round_trip(name, tiny_data, tmp_path):
-    """``load_from_checkpoint`` gives a module whose ``generate()`` is exactly the trained one's."""
-    model = fit(build(name, learn_initial_state=True), tiny_data, steps=3)
-    path = tmp_path / f"{name}.ckpt"
-    model.save_checkpoint(path)
-    reloaded = MODELS[name].load_from_checkpoint(path)
-    assert type(reloaded) is MODELS[name]
-    torch.testing.assert_close(reloaded.generate(), model.generate(), rtol=0, atol=0)
-    # A Trainer's own checkpoint reloads the same way.
-    trainer = make_trainer(1, accelerator="cpu")
-    trainer.fit(build(name), datamodule=tiny_data)
-    trainer.save_checkpoint(tmp_path / "trainer.ckpt")
-    again = MODELS[name].load_from_checkpoint(tmp_path / "trainer.ckpt")
-    torch.testing.assert_close(again.generate(), trainer.lightning_module.generate())
-
-
-@pytest.mark.parametrize("name", ["pc_rnn_hc_m", "gru", "esn", "mtrnn"])
-def test_replica_export_equals_the_single_run(name):
-    """``module.replica(k)`` of a trained ensemble generates what replica k generated,
-    without its padding (replicas with different p)."""
-    ps, seeds = [2, 4, 3], [5, 6, 7]
-    data = TrajectoryDataModule(ps, seed=seeds)
-    data.setup()
-    hp = {k: [v] * 3 if k in MODELS[name].options() and MODELS[name].options()[k].per_replica
-          else v for k, v in HPARAMS[name].items()}  # fmt: skip
-    ensemble = fit(MODELS[name](10, ps, seed=seeds, **hp), data, steps=2)
-    together = ensemble.generate()  # (T, K, P, 2)
-    for k in range(3):
-        single = ensemble.replica(k)
-        assert single.num_replicas == 1 and single.num_sequences == [ps[k]]
-        assert single.seeds == [seeds[k]]
-        torch.testing.assert_close(single.generate(), together[:, k, : ps[k]])
 
 
 def test_plain_trainer_logs_counts_and_checkpoints(tmp_path, monkeypatch):

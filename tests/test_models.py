@@ -1,11 +1,16 @@
-"""Every model in the registry: shapes, equations, gradients, training, serialisation."""
+"""Every model in the registry: equations, model-specific behaviour, inference.
+
+The rules every model keeps (shapes, gradients and learn_initial_state, training,
+state-dict round trip, teacher_forcing modes, saved hyperparameters) are contract checks:
+``rnn_capacity.testing``, run over every model by tests/test_contract.py.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from conftest import BPTT, HPARAMS, NAMES, build, fit
+from conftest import NAMES, build, fit
 from reference import REFERENCES
 
 from rnn_capacity.measure import make_trainer
@@ -23,17 +28,6 @@ def test_registry_has_the_fourteen_models():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_shapes(name):
-    single = build(name, num_sequences=3)
-    assert single().shape == (60, 1, 3, 2)
-    assert single.generate().shape == (60, 3, 2)  # the documented single-model shape
-    ensemble = build(name, num_sequences=[3, 2], seed=[0, 1])
-    assert ensemble().shape == (60, 2, 3, 2)
-    assert ensemble.generate().shape == (60, 2, 3, 2)
-    assert ensemble.mask.tolist() == [[True] * 3, [True, True, False]]
-
-
-@pytest.mark.parametrize("name", NAMES)
 def test_two_steps_match_the_equations(name):
     """The package's batched code against plain per-sequence numpy from models.md."""
     model = build(name, num_sequences=3).double()
@@ -48,23 +42,6 @@ def test_state_inference_switch(name):
     model = build(name, state_inference=False).double()
     np.testing.assert_allclose(model()[:2, 0].detach().numpy(), REFERENCES[name](model, 2))
     assert not torch.allclose(model(), build(name).double()())
-
-
-@pytest.mark.parametrize("learn", [True, False])
-@pytest.mark.parametrize("name", BPTT)
-def test_gradients_reach_trainable_parameters_only(name, learn, tiny_data):
-    model = build(name, learn_initial_state=learn)
-    loss = model.replica_losses(model(), tiny_data.targets).sum()
-    loss.backward()
-    for pname, param in model.named_parameters():
-        is_state = pname.split(".")[-1] in model.init_state(torch.Generator(), 1)
-        if is_state and not learn or pname.split(".")[-1] in model.frozen:
-            assert param.grad is None, pname
-        else:
-            assert param.grad is not None and param.grad.abs().sum() > 0, pname
-    # Fixed by construction: buffers never take gradients.
-    for bname, buf in model.named_buffers():
-        assert not buf.requires_grad, bname
 
 
 def test_antisymmetric_matrix_and_mask():
@@ -112,25 +89,6 @@ def test_esn_singular_fit_is_reported(tiny_data):
         model.fit_read_out(tiny_data.targets[:, :, :1])
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_short_training_lowers_the_loss(name, tiny_data):
-    model = build(name)
-    with torch.no_grad():
-        before = model.replica_losses(model(), tiny_data.targets).item()
-    fit(model, tiny_data, steps=30)
-    with torch.no_grad():
-        after = model.replica_losses(model(), tiny_data.targets).item()
-    assert after < before
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trip(name):
-    source, target = build(name, seed=0), build(name, seed=1)
-    assert not torch.equal(source(), target())
-    target.load_state_dict(source.state_dict())
-    assert torch.equal(source(), target())
-
-
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_fed_back_prediction_is_detached(name):
     """d x̂_2 / d W_o must be h_2 only: no path through the fed-back x̂_1."""
@@ -146,41 +104,6 @@ def test_fed_back_prediction_is_detached(name):
     h2 = model.features(h)[0].detach()  # (P, H)
     expected = h2.sum(0).expand(2, -1)
     torch.testing.assert_close(model.replicas[0]["W_o"].grad, expected)
-
-
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_teacher_forcing_only_while_training(name, tiny_data):
-    targets = tiny_data.targets
-    free = build(name)
-    forced = build(name, teacher_forcing=True)
-    forced.train()
-    # Second step's input is the first target, not the first prediction.
-    assert not torch.allclose(forced(targets)[1], free(targets)[1])
-    torch.testing.assert_close(forced(targets)[0], free(targets)[0])
-    forced.eval()
-    torch.testing.assert_close(forced(targets), free(targets))  # measured closed-loop
-    torch.testing.assert_close(forced(), free())
-
-
-@pytest.mark.parametrize("name", ["lstm", "gru"])
-def test_teacher_forcing_modes(name, tiny_data):
-    """``none``: closed loop throughout; ``train``: forced only in training;
-    ``always``: forced whenever the targets are given, in eval mode too (the count)."""
-    targets = tiny_data.targets
-    free, train, always = (build(name, teacher_forcing=m) for m in ("none", "train", "always"))
-    for m in (free, train, always):
-        m.train()
-    torch.testing.assert_close(free(targets), free())
-    torch.testing.assert_close(train(targets), always(targets))
-    assert not torch.allclose(train(targets)[1], free(targets)[1])
-    for m in (free, train, always):
-        m.eval()
-    torch.testing.assert_close(train(targets), free(targets))
-    assert not torch.allclose(always(targets)[1], free(targets)[1])
-    # generate() without targets is free generation for every mode.
-    torch.testing.assert_close(always.generate(), free.generate())
-    with pytest.raises(ValueError, match="teacher_forcing"):
-        build(name, teacher_forcing="sometimes")
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
@@ -250,13 +173,6 @@ def test_inference_corrects_a_perturbed_initial_state(name, tiny_data):
         rates = {"alpha_h": 0.1, "alpha_h_prime": 0.1} if model.has_causes else {}
         closed = model.infer(targets, alpha_x=1.0, **rates)[1].square().mean()
     assert closed < open_loop
-
-
-def test_hyperparameters_are_saved():
-    model = build("pc_rnn_gc")
-    assert model.hparams.alpha_h_prime == HPARAMS["pc_rnn_gc"]["alpha_h_prime"]
-    assert model.hparams.hidden_size == 12
-    assert float(model.alpha_h_prime) == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize(

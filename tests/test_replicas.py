@@ -1,68 +1,17 @@
-"""Vectorised replicas: each replica of an ensemble is the single model with its seed."""
+"""Vectorised replicas: each replica of an ensemble is the single model with its seed.
+
+Replica equivalence (outputs, loss, gradients, 8 Adam steps) and the padding rules are
+contract checks of every model (``rnn_capacity.testing``, tests/test_contract.py); here:
+learning-rate groups and the measurement functions.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from conftest import HPARAMS, NAMES, build, fit
+from conftest import build
 
-from rnn_capacity.data import TrajectoryDataModule
 from rnn_capacity.measure import Replica, measure_capacity, measure_ensemble
-from rnn_capacity.models.base import OUTPUT_SIZE
-
-
-def vary(name: str, k: int) -> dict:
-    """Replica k's hyperparameters: every float one scaled differently."""
-    hp = dict(HPARAMS[name])
-    for key, value in hp.items():
-        if isinstance(value, float):
-            hp[key] = value * (1.0 + 0.5 * k) if key != "connectivity" else value / (1 + k)
-    return hp
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_each_replica_trains_like_its_single_model(name):
-    """Different p, seeds and hyperparameters per replica; 8 Adam steps through Lightning."""
-    ps, seeds = [3, 5, 2], [11, 12, 13]
-    hps = [vary(name, k) for k in range(3)]
-    per_replica = {key: [hp[key] for hp in hps] for key in hps[0] if key != "factors"}
-    fixed = {key: v for key, v in HPARAMS[name].items() if key == "factors"}
-    ensemble = build(name, num_sequences=ps, seed=seeds, **per_replica, **fixed)
-    fit(ensemble, TrajectoryDataModule(ps, seed=seeds), steps=8)
-    with torch.no_grad():
-        together = ensemble()  # (T, 3, 5, 2)
-    for k in range(3):
-        single = build(name, num_sequences=ps[k], seed=seeds[k], **hps[k])
-        fit(single, TrajectoryDataModule(ps[k], seed=seeds[k]), steps=8)
-        with torch.no_grad():
-            alone = single()[:, 0]
-        # Float rounding differs between a batched and a single product, and 8 Adam steps
-        # of the velocity models amplify it to ~6e-5 on trajectories of size ~1.
-        torch.testing.assert_close(together[:, k, : ps[k]], alone, rtol=1e-3, atol=2e-4)
-        for pname, value in single.replicas[0].items():
-            trained = ensemble.replicas[k][pname]
-            sliced = trained[tuple(slice(0, n) for n in value.shape)]
-            torch.testing.assert_close(sliced, value, rtol=1e-3, atol=2e-4, msg=pname)
-
-
-def test_padding_stays_zero_and_out_of_the_loss():
-    ensemble = build("pc_rnn_hc_a", num_sequences=[4, 2], seed=[0, 1])
-    data = TrajectoryDataModule([4, 2], seed=[0, 1])
-    fit(ensemble, data, steps=5)
-    rep = ensemble.replicas[1]
-    assert torch.count_nonzero(rep["h0"][2:]) == 0
-    assert torch.count_nonzero(rep["W_c"][:, 2:]) == 0
-    # The loss of replica 1 ignores whatever the padded rows predict.
-    pred = ensemble().detach()
-    garbage = pred.clone()
-    garbage[:, 1, 2:] = 1e3
-    torch.testing.assert_close(
-        ensemble.replica_losses(pred, data.targets), ensemble.replica_losses(garbage, data.targets)
-    )
-    expected = (pred[:, 1, :2] - data.targets[:, 1, :2]).square().mean()
-    torch.testing.assert_close(ensemble.replica_losses(pred, data.targets)[1], expected)
-    assert pred.shape[-1] == OUTPUT_SIZE
 
 
 def test_learning_rates_are_per_replica():

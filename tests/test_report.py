@@ -79,7 +79,12 @@ def test_the_report_holds_figures_table_and_trajectories(built):
     root, result = built
     out = root / "out"
     names = {p.name for p in result["files"]}
-    expected = {"capacity", "capacity_per_parameter", "trajectories_gru", "trajectories_pc_rnn_hc_a"}
+    expected = {
+        "capacity",
+        "capacity_per_parameter",
+        "trajectories_gru",
+        "trajectories_pc_rnn_hc_a",
+    }
     assert names == {f"{n}.{x}" for n in expected for x in ("png", "svg")} | {"report.md"}
     for name in expected:
         assert (out / f"{name}.png").read_bytes().startswith(PNG)

@@ -62,6 +62,10 @@ class ESN(TRNN):
         ridge: float = 1e-6,
         **kwargs,
     ):
+        # A reservoir's initial states are never trained, whatever is asked (h0 is frozen);
+        # a value that is not a bool is still refused, as for every model.
+        if not isinstance(kwargs.get("learn_initial_state", False), bool):
+            raise UsageError("learn_initial_state must be true or false for ESN")
         kwargs["learn_initial_state"] = False
         super().__init__(
             hidden_size, num_sequences, tau=tau, connectivity=connectivity, sigma=sigma, **kwargs
