@@ -14,7 +14,7 @@ from conftest import NAMES, build, fit
 from reference import REFERENCES
 
 from rnn_capacity.measure import make_trainer
-from rnn_capacity.models import MODELS, PredictiveCodingModule
+from rnn_capacity.models import BUILTIN_MODELS, MODELS, PredictiveCodingModule
 
 ALL_FOURTEEN = {
     "srnn", "trnn", "mtrnn", "lstm", "gru", "ugrnn", "antisymmetric_rnn", "esn",
@@ -23,7 +23,8 @@ ALL_FOURTEEN = {
 
 
 def test_registry_has_the_fourteen_models():
-    assert set(MODELS) == ALL_FOURTEEN
+    assert set(BUILTIN_MODELS) == ALL_FOURTEEN
+    assert list(MODELS)[:14] == list(BUILTIN_MODELS)  # built-ins first, then any plug-ins
     assert set(REFERENCES) == ALL_FOURTEEN  # every model has a hand-written reference
 
 
