@@ -51,6 +51,23 @@ class CapacityCallback(pl.Callback):
     Per-sequence errors (:attr:`errors`, arrays of length ``p_k``), final losses and the
     predictions that were counted stay on the callback for reports. A diverged run
     counts 0 and raises nothing.
+
+    Examples:
+        >>> import pytorch_lightning as pl
+        >>> from rnn_capacity.capacity import CapacityCallback
+        >>> from rnn_capacity.data import TrajectoryDataModule
+        >>> from rnn_capacity.models import PCRNNHCA
+        >>> data = TrajectoryDataModule(num_sequences=3, seed=0)
+        >>> model = PCRNNHCA(hidden_size=4, num_sequences=3, tau=5.0, lr=0.01)
+        >>> callback = CapacityCallback()
+        >>> trainer = pl.Trainer(max_steps=5, callbacks=[callback], logger=False,
+        ...                      enable_checkpointing=False, enable_progress_bar=False,
+        ...                      enable_model_summary=False)
+        >>> trainer.fit(model, datamodule=data)
+        >>> 0 <= int(trainer.callback_metrics["capacity/count"]) <= 3
+        True
+        >>> len(callback.errors[0]), callback.count == callback.counts[0]
+        (3, True)
     """
 
     def __init__(self, threshold: float = DEFAULT_THRESHOLD, hparams: list[dict] | None = None):

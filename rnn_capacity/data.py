@@ -96,6 +96,19 @@ class TrajectoryDataModule(pl.LightningDataModule):
     * ``indices``: list of K int arrays, the trajectories each replica drew.
 
     :meth:`train_dataloader` serves ``{"targets": targets, "mask": mask}`` at every step.
+
+    Examples:
+        >>> from rnn_capacity.data import TrajectoryDataModule
+        >>> data = TrajectoryDataModule(num_sequences=[3, 5], seed=[0, 1])  # two replicas
+        >>> data.setup()
+        >>> data.targets.shape  # (T, K, P = the largest p, 2)
+        torch.Size([60, 2, 5, 2])
+        >>> data.mask.sum(dim=1).tolist()  # real sequences per replica
+        [3, 5]
+        >>> [len(set(i)) for i in data.indices]  # distinct trajectories of the 250
+        [3, 5]
+        >>> sorted(next(iter(data.train_dataloader())))  # the batch of every step
+        ['mask', 'targets']
     """
 
     def __init__(

@@ -158,8 +158,9 @@ def generate_trajectories(
     average ~0.37 apart (10th-90th percentile 0.18-0.54), and each path wanders and
     crosses itself many times. The defaults were tuned (bench/calibrate.py) so that the
     benchmark finds these data about as hard as the original hand-drawn ones.
+    The keyword-only arguments are the difficulty knobs.
 
-    Difficulty knobs (keyword-only):
+    Keyword Args:
         n_control: control points per path (an int, or an inclusive (low, high) range
             drawn per path). The path has n_control - 3 spline segments, roughly one
             turn each: more control points, more turns and a longer, faster path.

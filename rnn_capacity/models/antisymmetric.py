@@ -29,6 +29,16 @@ class AntisymmetricRNN(CapacityModule):
         tau: ``τ ≥ 1``, or one per replica.
         gamma: diffusion ``γ ≥ 0``, or one per replica.
         **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import AntisymmetricRNN
+        >>> model = AntisymmetricRNN(hidden_size=8, num_sequences=3, tau=10.0, gamma=0.1)
+        >>> w = model.prepare(model.weights())  # A is rebuilt from V at every forward
+        >>> torch.equal(w.A, -w.A.mT)
+        True
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
     """
 
     OPTIONS = (TAU, GAMMA)

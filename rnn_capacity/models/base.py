@@ -90,6 +90,28 @@ class CapacityModule(pl.LightningModule):
     by the optimiser), ``fitted`` (frozen ones a model fits otherwise) and
     ``per_sequence`` (name → axis of length ``p`` for weights that depend on ``p``,
     e.g. the hidden-cause matrix).
+
+    Examples:
+        A new model is its weights and its update; the base class does the rest:
+
+        >>> import torch
+        >>> from rnn_capacity.models import CapacityModule
+        >>> from rnn_capacity.models.base import default_read_out
+        >>> class Plain(CapacityModule):  # h_t = W tanh(h_{t-1}), x̂_t = W_o tanh(h_t) + b_o
+        ...     def init_weights(self, g, p, **hp):
+        ...         H = self.hidden_size
+        ...         return {"W": torch.randn(H, H, generator=g) / H} | default_read_out(g, H)
+        ...     def step(self, w, h, f):
+        ...         return torch.bmm(f, w.W.mT)
+        >>> model = Plain(hidden_size=8, num_sequences=3, lr=0.01)
+        >>> model.generate().shape  # (T, p, 2)
+        torch.Size([60, 3, 2])
+        >>> ensemble = Plain(hidden_size=8, num_sequences=[3, 5], seed=[0, 1])
+        >>> ensemble.num_replicas, ensemble.generate().shape  # (T, K, P, 2)
+        (2, torch.Size([60, 2, 5, 2]))
+        >>> # Replica 0 generates what the single model with seed 0 does (to float rounding):
+        >>> torch.allclose(ensemble.generate()[:, 0, :3], model.generate(), atol=1e-6)
+        True
     """
 
     frozen: tuple[str, ...] = ()

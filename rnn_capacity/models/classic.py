@@ -28,6 +28,14 @@ class SRNN(CapacityModule):
     Shapes: ``h`` (K, P, H); ``W_r`` H×H, ``b_r`` 1×H, ``W_o`` 2×H, ``b_o`` 1×2.
     Initialisation: ``h_0 ~ N(0,1)``, ``W_r, W_o ~ N(0,1)/H``, ``b_r, b_o ~ N(0,1)/10``.
     Hyperparameters: ``lr``.
+
+    Examples:
+        >>> from rnn_capacity.models import SRNN
+        >>> model = SRNN(hidden_size=8, num_sequences=3, lr=0.01)
+        >>> model.generate().shape  # (T, p, 2)
+        torch.Size([60, 3, 2])
+        >>> model.parameter_counts()  # W_r, b_r, W_o, b_o; the 3 learned initial states
+        {'trainable': 114, 'per_sequence': 24, 'shared': 90}
     """
 
     def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):
@@ -54,6 +62,19 @@ class TRNN(CapacityModule):
         num_sequences: ``p`` (1–250), or one per replica.
         tau: time constant ``τ ≥ 1``, or one per replica.
         **kwargs: the base class's (``seed``, ``lr``, ``learn_initial_state``, ...).
+
+    Examples:
+        Two replicas (an ensemble), each with its own seed, ``p`` and ``τ``:
+
+        >>> from rnn_capacity.models import TRNN
+        >>> model = TRNN(hidden_size=8, num_sequences=[3, 5], seed=[0, 1], tau=[2.0, 5.0])
+        >>> model.generate().shape  # (T, K, P = the largest p, 2)
+        torch.Size([60, 2, 5, 2])
+        >>> single = model.replica(1)  # replica 1 as one model, as if built with seed=1
+        >>> single.num_sequences, single.hparams.tau
+        ([5], 5.0)
+        >>> single.generate().shape
+        torch.Size([60, 5, 2])
     """
 
     OPTIONS = (TAU,)
@@ -104,6 +125,18 @@ class MTRNN(CapacityModule):
     Implementation: the two layers are one leaky layer of 2H units, state ``[s, f]``,
     with the block matrix ``[[W_ss, W_sf], [W_fs, W_ff]]`` and per-unit rates
     ``[a_s…, a_f…]`` — the same equations in one batched product per step.
+
+    Examples:
+        >>> from rnn_capacity.models import MTRNN
+        >>> model = MTRNN(hidden_size=8, num_sequences=3, tau_slow=20.0, tau_fast=2.0)
+        >>> model.generate().shape  # read out from the fast layer
+        torch.Size([60, 3, 2])
+        >>> list(MTRNN.options())  # its own options, then the base class's
+        ['tau_slow', 'tau_fast', 'lr']
+        >>> MTRNN(hidden_size=8, num_sequences=3, tau_slow=0.5)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        rnn_capacity.errors.UsageError: hyperparameter tau_slow=0.5 out of range for MTRNN: ...
     """
 
     OPTIONS = (TAU_SLOW, TAU_FAST)

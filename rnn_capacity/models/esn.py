@@ -45,6 +45,18 @@ class ESN(TRNN):
         sigma: ``σ > 0``, or one per replica.
         ridge: ``λ ≥ 0``, shared by all replicas.
         **kwargs: the base class's (``seed``; ``lr`` is ignored).
+
+    Examples:
+        >>> from rnn_capacity.data import TrajectoryDataModule
+        >>> from rnn_capacity.models import ESN
+        >>> data = TrajectoryDataModule(num_sequences=3, seed=0)
+        >>> data.setup()
+        >>> model = ESN(hidden_size=50, num_sequences=3, tau=5.0, connectivity=0.1, sigma=1.0)
+        >>> model.fit_read_out(data.targets)  # the whole training: one least-squares solve
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> model.parameter_counts()  # only the read-out W_o (2×H) and b_o (2) is fitted
+        {'trainable': 102, 'per_sequence': 0, 'shared': 102}
     """
 
     OPTIONS = (TAU, CONNECTIVITY, SIGMA, RIDGE)

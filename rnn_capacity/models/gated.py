@@ -109,6 +109,16 @@ class LSTM(FeedbackModule):
     Initialisation: the framework's default (``torch.nn.LSTMCell``: all cell weights
     ``U(-1/√H, 1/√H)``, gates stacked ``i, f, g, o``); read-out ``W_o ~ N(0,1)/H``,
     ``b_o ~ N(0,1)/10``. Hyperparameters: ``lr``; setting: ``teacher_forcing``.
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import LSTM
+        >>> model = LSTM(hidden_size=8, num_sequences=3, teacher_forcing="always")
+        >>> model.generate().shape  # without targets: free generation
+        torch.Size([60, 3, 2])
+        >>> targets = torch.zeros(60, 1, 3, 2)  # (T, K, P, 2)
+        >>> torch.equal(model.generate(), model.generate(targets))  # "always": fed the targets
+        False
     """
 
     def init_state(self, g, p):
@@ -149,6 +159,19 @@ class GRU(FeedbackModule):
     Inputs as :class:`LSTM`; ``h_0 ~ N(0,1)``. Initialisation: the framework's default
     (``torch.nn.GRUCell``, gates stacked ``r, z, n``); read-out as :class:`LSTM`.
     Hyperparameters: ``lr``; setting: ``teacher_forcing``.
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import GRU
+        >>> model = GRU(hidden_size=8, num_sequences=3)
+        >>> model.hparams.teacher_forcing  # the default: closed loop in training and count
+        'none'
+        >>> targets = torch.zeros(60, 1, 3, 2)  # (T, K, P, 2)
+        >>> torch.equal(model.generate(), model.generate(targets))  # "none" ignores them
+        True
+        >>> # The setting's old bool values still work: True meant teacher-forced training.
+        >>> GRU(hidden_size=8, num_sequences=3, teacher_forcing=True).hparams.teacher_forcing
+        'train'
     """
 
     def init_weights(self, g, p, **hp):
@@ -172,6 +195,14 @@ class UGRNN(CapacityModule):
 
     (row vectors). Initialisation: ``h_0 ~ N(0,1)``, ``W_u, W_r ~ N(0,1)/H``,
     ``b_u, b_r ~ N(0,1)/10``, read-out as TRNN. Hyperparameters: ``lr``.
+
+    Examples:
+        >>> from rnn_capacity.models import UGRNN
+        >>> model = UGRNN(hidden_size=8, num_sequences=3, lr=0.01, learn_initial_state=False)
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> model.parameter_counts()  # W_u, W_r, b_u, b_r, W_o, b_o; fixed initial states
+        {'trainable': 162, 'per_sequence': 0, 'shared': 162}
     """
 
     def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):

@@ -90,7 +90,7 @@ class Option:
         return above and v <= self.high
 
 
-#: The largest hidden size accepted: an H×H matrix of 20 000² floats is 1.6 GB already.
+#: The largest hidden size accepted (an H×H matrix of 20 000² floats is 1.6 GB already).
 MAX_HIDDEN = 20_000
 
 

@@ -232,6 +232,16 @@ class PCRNNV(PredictiveCodingModule):
     With :math:`\alpha_x = 0` it coincides with :class:`~rnn_capacity.models.TRNN`.
     Feedback: :math:`h^{post} = h^{prior} - \alpha_x (1 - \tanh^2 h^{prior}) \odot (e_t W_o)`.
     Initialisation as TRNN. Hyperparameters: ``lr``, ``tau``.
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import PCRNNV, TRNN
+        >>> model = PCRNNV(hidden_size=8, num_sequences=3, tau=5.0, lr=0.01)
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> trnn = TRNN(hidden_size=8, num_sequences=3, tau=5.0, lr=0.01)  # the same seed, 0
+        >>> torch.equal(model.generate(), trnn.generate())  # generation: the TRNN exactly
+        True
     """
 
 
@@ -247,6 +257,22 @@ class PCRNNHCA(AdditiveCauses, PredictiveCodingModule):
     a learned per-sequence bias, computed once per forward. Feedback: :math:`h^{post}` as
     PC-RNN-V, then :math:`c \leftarrow c - \alpha_h (\varepsilon_h W_c)`.
     Initialisation: TRNN's plus ``W_c ~ N(0,1)/C`` (H×C). Hyperparameters: ``lr``, ``tau``.
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import PCRNNHCA
+        >>> model = PCRNNHCA(hidden_size=8, num_sequences=3, tau=5.0, lr=0.01)
+        >>> model.generate().shape  # (T, p, 2)
+        torch.Size([60, 3, 2])
+        >>> model.parameter_counts()["per_sequence"]  # W_c (H×p) and the 3 initial states
+        48
+
+        Online inference, with sensory feedback (:meth:`~PredictiveCodingModule.infer`):
+
+        >>> targets = torch.zeros(60, 1, 3, 2)  # (T, K, P, 2)
+        >>> x, errors, states, causes = model.infer(targets, alpha_x=0.1, alpha_h=0.01)
+        >>> states.shape, causes.shape  # posterior states (T, K, P, H); causes (T, K, P, C=p)
+        (torch.Size([60, 1, 3, 8]), torch.Size([60, 1, 3, 3]))
     """
 
 
@@ -263,6 +289,14 @@ class PCRNNHCM(MultiplicativeCauses, PredictiveCodingModule):
     Initialisation: ``W_pd, W_fd ~ N(0,1)/√F`` (H×F), ``W_cd = F · softmax_row(0.5 N(0,1))``
     (C×F), ``b_r ~ N(0,1)/10``, read-out as TRNN; ``c_0 = I_p``.
     Hyperparameters: ``lr``, ``tau``; setting: ``factors``.
+
+    Examples:
+        >>> from rnn_capacity.models import PCRNNHCM
+        >>> model = PCRNNHCM(hidden_size=8, num_sequences=3, tau=5.0, factors=4)
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> model.replicas[0]["W_cd"].shape  # C×F: one cause per sequence, 4 factors
+        torch.Size([3, 4])
     """
 
 
@@ -285,6 +319,18 @@ class PCRNNGC(Velocity, PredictiveCodingModule):
         alpha_h_prime: the velocity update rate ``α_h' ≥ 0``, or one per replica.
         state_inference: keep the state-inference correction (shared).
         **kwargs: ``tau`` and the base class's (``seed``, ``lr``, ...).
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import PCRNNGC
+        >>> model = PCRNNGC(hidden_size=8, num_sequences=3, tau=5.0, alpha_h_prime=0.1)
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> plain = PCRNNGC(hidden_size=8, num_sequences=3, tau=5.0, state_inference=False)
+        >>> torch.equal(model.generate(), plain.generate())  # the correction term matters
+        False
+        >>> list(PCRNNGC.options())
+        ['alpha_h_prime', 'state_inference', 'tau', 'lr']
     """
 
     OPTIONS = (ALPHA_H_PRIME, STATE_INFERENCE)
@@ -350,6 +396,15 @@ class PCRNNGCHCA(AdditiveCauses, VelocityCauses):
     :math:`\varepsilon_{h'} = h'^{prior} - h'^{post}`,
     :math:`c \leftarrow c - \alpha_{h'} (\varepsilon_{h'} W_c)`.
     Initialisation as PC-RNN-HC-A. Hyperparameters: ``lr``, ``tau``.
+
+    Examples:
+        >>> import torch
+        >>> from rnn_capacity.models import PCRNNGCHCA
+        >>> model = PCRNNGCHCA(hidden_size=8, num_sequences=3, tau=5.0, lr=0.01)
+        >>> targets = torch.zeros(60, 1, 3, 2)  # (T, K, P, 2)
+        >>> x, errors, states, causes = model.infer(targets, alpha_x=0.0)
+        >>> torch.equal(x[:, 0], model.generate())  # no feedback: inference is generation
+        True
     """
 
 
@@ -364,4 +419,12 @@ class PCRNNGCHCM(MultiplicativeCauses, VelocityCauses):
     Feedback as PC-RNN-GC-HC-A, with HC-M's cause update driven by
     :math:`\varepsilon_{h'}` (models.md gives the GC-HC-M feedback only "as GC-HC-A").
     Initialisation as PC-RNN-HC-M. Hyperparameters: ``lr``, ``tau``; setting: ``factors``.
+
+    Examples:
+        >>> from rnn_capacity.models import PCRNNGCHCM
+        >>> model = PCRNNGCHCM(hidden_size=8, num_sequences=3, tau=5.0)  # factors: F = H
+        >>> model.generate().shape
+        torch.Size([60, 3, 2])
+        >>> model.replicas[0]["W_cd"].shape  # C×F
+        torch.Size([3, 8])
     """
