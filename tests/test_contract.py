@@ -33,6 +33,21 @@ def test_builtin_models_keep_the_contract(model, check):
     check(model)
 
 
+def _example_plugin():
+    """The README's worked example, examples/mgu (imported from the checkout)."""
+    sys.path.insert(0, str(REPO / "examples" / "mgu"))
+    try:
+        from mgu_capacity import MGU
+    finally:
+        sys.path.remove(str(REPO / "examples" / "mgu"))
+    return MGU
+
+
+@parametrize_with_checks([_example_plugin()])
+def test_the_example_plugin_keeps_the_contract(model, check):
+    check(model)
+
+
 # -- deliberately broken models ---------------------------------------------------------
 
 
