@@ -104,8 +104,8 @@ class LSTM(FeedbackModule):
         \hat x_t = W_o h_t + b_o &
         \end{array}
 
-    ``x_0 = 0``, then ``x_{t-1} = \hat x_{t-1}`` (detached) or, with teacher forcing, the
-    target. Initial states: ``c_0 ~ N(0,1)`` per sequence, ``h_0 = tanh(c_0)``.
+    :math:`x_0 = 0`, then :math:`x_{t-1} = \hat x_{t-1}` (detached) or, with teacher
+    forcing, the target. Initial states: ``c_0 ~ N(0,1)`` per sequence, ``h_0 = tanh(c_0)``.
     Initialisation: the framework's default (``torch.nn.LSTMCell``: all cell weights
     ``U(-1/√H, 1/√H)``, gates stacked ``i, f, g, o``); read-out ``W_o ~ N(0,1)/H``,
     ``b_o ~ N(0,1)/10``. Hyperparameters: ``lr``; setting: ``teacher_forcing``.
