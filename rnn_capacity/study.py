@@ -191,7 +191,20 @@ def best_dims(sweep_dir: Path) -> set[str]:
 def cells_of(
     models: list[str], sizes: list[int] | None, root: Path, spaces: dict | None = None
 ) -> list[Cell]:
-    """The (model, size) cells; ``spaces``: model -> search-space file (``--space``)."""
+    """The (model, size) cells; ``spaces``: model -> search-space file (``--space``).
+
+    Examples:
+        >>> from pathlib import Path
+        >>> from rnn_capacity.study import cells_of
+        >>> cells = cells_of(["pc_rnn_hc_a", "esn"], None, Path("results/study"))
+        >>> [cell.name for cell in cells]  # each config's sizes  # doctest: +NORMALIZE_WHITESPACE
+        ['pc_rnn_hc_a_30', 'pc_rnn_hc_a_40', 'pc_rnn_hc_a_60',
+         'esn_1000', 'esn_2000', 'esn_3000', 'esn_4000']
+        >>> cells[0].sweep_dir.as_posix()  # each cell's stages write below the root
+        'results/study/sweeps/pc_rnn_hc_a_30'
+        >>> cells[0].optimum_file.as_posix()
+        'results/study/evaluations/pc_rnn_hc_a_30/optimum.json'
+    """
     cells = []
     spaces = spaces or {}
     for model in models:
@@ -204,7 +217,27 @@ def cells_of(
 def run_study(
     cells: list[Cell], opts: dict, out: Path, log_dir: Path, data: str | None = None
 ) -> dict:
-    """Every cell's stages, then the report; returns what the report wrote."""
+    """Every cell's stages, then the report; returns what the report wrote.
+
+    Examples:
+        A tiny study (the ``quick`` preset cut to 2 configurations of 5 iterations and one
+        evaluation seed: the machinery, not a measurement), as the command builds it:
+
+        >>> import contextlib, io, shutil, tempfile
+        >>> from pathlib import Path
+        >>> from rnn_capacity.study import build_parser, resolve, run_study
+        >>> out = Path(tempfile.mkdtemp())
+        >>> args = build_parser().parse_args(["--models", "srnn", "--sizes", "4", "--calls",
+        ...     "2", "--iterations", "5", "--seeds", "1", "--out", str(out)])
+        >>> cells, opts = resolve(args)
+        >>> with contextlib.redirect_stdout(io.StringIO()):  # the sweep's line per configuration
+        ...     written = run_study(cells, opts, out, out / "lightning_logs")
+        >>> [cell.name for cell in cells], (out / "report" / "report.md").is_file()
+        (['srnn_4'], True)
+        >>> sorted(path.name for path in (out / "evaluations" / "srnn_4").glob("*.json"))
+        ['evaluation.json', 'optimum.json']
+        >>> shutil.rmtree(out)
+    """
     from tqdm.auto import tqdm
 
     from .report import build_report
@@ -360,6 +393,19 @@ def space_files(given: list[str], models: list[str]) -> dict[str, Path]:
 
 @cli_main
 def main(argv=None) -> int:
+    """``python -m rnn_capacity.study``: the study's command line (``argv``: its flags).
+
+    Returns 0 when the study is done, 130 when interrupted (what is finished is kept).
+
+    Examples:
+        Bad input is one ``error:`` line on stderr and exit status 2:
+
+        >>> from rnn_capacity.study import main
+        >>> main(["--models", "srnn", "--sizes", "0"])
+        Traceback (most recent call last):
+        ...
+        SystemExit: 2
+    """
     from .interrupt import Interrupted
     from .measure import quiet_lightning
 
