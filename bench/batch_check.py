@@ -20,7 +20,7 @@ from pathlib import Path
 
 from scipy.stats import mannwhitneyu
 
-from rnn_capacity.sweep import main as sweep
+from rnn_capacity.sweep.cli import main as sweep
 
 
 def run(model, hidden, calls, iterations, seed, batch, root: Path) -> tuple[list[dict], float]:

@@ -175,7 +175,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    from rnn_capacity.measure import quiet_lightning
+    from rnn_capacity.cli import quiet_lightning
 
     with quiet_lightning():
         raise SystemExit(main())

@@ -63,8 +63,9 @@ from original_style import (  # noqa: E402
     train_original,
 )
 
+from rnn_capacity.cli import quiet_lightning  # noqa: E402
 from rnn_capacity.data import TrajectoryDataModule, read_raw_trajectories  # noqa: E402
-from rnn_capacity.measure import make_trainer, quiet_lightning  # noqa: E402
+from rnn_capacity.measure import make_trainer  # noqa: E402
 from rnn_capacity.models import MODELS  # noqa: E402
 
 HIDDEN = 60

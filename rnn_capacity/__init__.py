@@ -6,6 +6,8 @@ as one batched ensemble; the models are in :mod:`rnn_capacity.models` (registry
 ``module:Class``). Imports are lazy so that the command-line tools start fast.
 """
 
+import importlib
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -25,7 +27,5 @@ __all__ = list(_LAZY)
 
 def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

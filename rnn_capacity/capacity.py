@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.core.saving import save_hparams_to_yaml
+from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 
-DEFAULT_THRESHOLD = 0.1
+from .protocol import THRESHOLD as DEFAULT_THRESHOLD
 
 
 def sequence_errors(pred: Tensor, targets: Tensor) -> Tensor:
@@ -133,16 +135,12 @@ class CapacityCallback(pl.Callback):
 def log_capacity(logger, hparams: dict, metrics: dict, step: int) -> None:
     """The capacity metrics as scalars, and for TensorBoard with the hyperparameters
     (the HPARAMS tab pairs a run's hyperparameters with these metrics)."""
-    from pytorch_lightning.loggers import TensorBoardLogger
-
     if isinstance(logger, TensorBoardLogger):  # logs the metrics too (once, at step 0)
         scalar = (int, float, str, bool)
         plain = {k: v if isinstance(v, scalar) else str(v) for k, v in hparams.items()}
         logger.log_hyperparams(plain, metrics=metrics)
         # The logger writes hparams.yaml once, at fit start (an ensemble's: all replicas'
         # lists); rewrite it with this run's own values.
-        from pytorch_lightning.core.saving import save_hparams_to_yaml
-
         save_hparams_to_yaml(f"{logger.log_dir}/{logger.NAME_HPARAMS_FILE}", logger.hparams)
     else:
         logger.log_metrics(metrics, step=step)

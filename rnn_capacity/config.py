@@ -45,7 +45,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UsageError
+from .errors import UsageError, one_line
+from .files import write_atomic
 from .models import BUILTIN_MODELS, resolve_model
 from .models.options import searchable_options, validate_options
 from .paths import shipped
@@ -69,6 +70,7 @@ class Dimension:
     prior: str
 
     def to_skopt(self, transform: str | None = None):
+        # scikit-optimize (scikit-learn, scipy) takes a second to load: only a search needs it.
         from skopt.space import Integer, Real
 
         cls = Integer if self.type == "integer" else Real
@@ -115,7 +117,7 @@ class SearchConfig:
     def normalise(self, values: dict) -> list[float]:
         """A point (by name) in the [0, 1] coordinates scikit-optimize's GP works in (the
         surrogates' coordinates): skopt's own ``Space.transform``."""
-        from skopt.space import Space
+        from skopt.space import Space  # slow to load: see Dimension.to_skopt
 
         space = Space([d.to_skopt("normalize") for d in self.space])
         return [float(v) for v in space.transform([[values[n] for n in self.names]])[0]]
@@ -123,14 +125,46 @@ class SearchConfig:
     def x0_list(self) -> list:
         return [self.x0[n] for n in self.names]
 
-    def describe(self) -> dict:
-        """A JSON-able description of the space (``space.json`` of a sweep)."""
+    def to_dict(self) -> dict:
+        """The file's content: :func:`write_search_config` writes it, and
+        :func:`load_search_config` reads it back to the same config."""
+        paper = self.paper
         return {
             "model": self.model,
-            "dimensions": [vars(d) for d in self.space],
-            "x0": self.x0,
-            "fixed": self.fixed,
+            "sizes": list(self.sizes),
+            "calls": self.calls,
+            "space": [dict(vars(d)) for d in self.space],
+            "x0": dict(self.x0),
+            "fixed": dict(self.fixed),
+            "paper": {
+                "learn_initial_state": paper.learn_initial_state,
+                "settings": dict(paper.settings),
+                "source": paper.source,
+                "reason": paper.reason,
+            },
         }
+
+
+def write_search_config(config: SearchConfig, path: str | Path) -> None:
+    """Write ``config`` as a search-space file (the format of ``configs/*.yaml``)."""
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+    write_atomic(Path(path), text.encode())
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the
+    last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def is_space_file(model_or_path: str | Path) -> bool:
@@ -167,9 +201,11 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
     if not path.is_file():
         raise UsageError(f"{where}: no such search-space file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not a YAML text file ({one_line(exc)})") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML ({' '.join(str(exc).split())})") from None
+        raise UsageError(f"{where}: not valid YAML ({one_line(exc)})") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: expected a mapping with keys {sorted(TOP_KEYS)}")
 
@@ -191,6 +227,9 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
             fail("model", str(exc))
         if model_given is None:
             model, cls = named, named_cls
+            # configs/srnn.yaml is srnn's: a file named after a built-in model holds it.
+            if path.stem in BUILTIN_MODELS and BUILTIN_MODELS[path.stem] is not cls:
+                fail("model", f"{raw['model']!r} in {path.name}, a file named after {path.stem}")
         elif named_cls is not cls:
             fail("model", f"{raw['model']!r} is another model than {model}")
 
@@ -233,6 +272,8 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
         low, high = dim["low"], dim["high"]
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
             fail(key, "low and high must be numbers")
+        if not all(math.isfinite(v) for v in (low, high)):  # .inf and .nan read as floats
+            fail(key, f"low and high must be finite, got [{low}, {high}]")
         if kind == "integer" and not (float(low).is_integer() and float(high).is_integer()):
             fail(key, "an integer dimension needs integer bounds")
         if low >= high:

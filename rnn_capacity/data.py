@@ -13,9 +13,9 @@ Command line::
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -26,7 +26,9 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rnn_capacity import trajectories
 from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
+from rnn_capacity.files import atomic_file
 from rnn_capacity.layout import check_num_sequences, padding_mask
+from rnn_capacity.plotting import pyplot
 from rnn_capacity.trajectories import *  # noqa: F403  (re-exported: the data's one home)
 from rnn_capacity.trajectories import (
     DEFAULT_DATA,
@@ -175,8 +177,6 @@ def generator_knobs(style: str, items: Sequence[str]) -> dict:
     """``["vertices=45,55", "slowing=0.5"]`` -> keyword arguments of the ``style``
     generator: a number, or a comma-separated (low, high) pair; names are checked
     against the generator's keyword-only arguments."""
-    import inspect
-
     allowed = [
         name
         for name, par in inspect.signature(STYLES[style]).parameters.items()
@@ -216,21 +216,14 @@ def _generate(
         arr = STYLES[style](seed=seed, **(knobs or {}))
     except (ValueError, TypeError) as exc:
         raise UsageError(f"--set: {one_line(exc)}") from None
-    # Write beside the target and rename: an interrupted run never leaves a partial file,
-    # and with --force the old file is only replaced once the new one is complete.
-    # (open(..., "xb") rather than mkstemp: the file gets the usual umask permissions.)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    # Atomically: an interrupted run never leaves a partial file, and with --force the
+    # old file is only replaced once the new one is complete.
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tmp.open("xb") as f:
+        with atomic_file(out) as f:
             np.save(f, arr)
-        os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise UsageError(f"{out}: cannot write ({one_line(exc)})") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     extra = "".join(f", {k}={v}" for k, v in (knobs or {}).items())
     print(f"wrote {out}: shape {arr.shape}, style {style}, seed {seed}{extra}")
 
@@ -258,11 +251,7 @@ def _info(path: str | None) -> None:
 
 
 def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     if not 1 <= n <= N_TRAJECTORIES:
         raise UsageError(f"--n must be in 1..{N_TRAJECTORIES}, got {n}")
     formats = plt.figure().canvas.get_supported_filetypes()

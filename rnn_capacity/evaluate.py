@@ -37,15 +37,43 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from .capacity import DEFAULT_THRESHOLD
+from .cli import (
+    add_accelerator,
+    add_data,
+    add_initial_state,
+    add_iterations,
+    add_log_dir,
+    add_model,
+    add_space,
+    parse_assignments,
+    quiet_lightning,
+)
 from .config import load_search_config
+from .data import load_trajectories
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
-from .files import write_atomic, write_json
-from .models import SPACE_HELP, model_help, model_slug, resolve_model
+from .files import write_atomic
+from .measure import Replica, measure_ensemble, validate_options, validate_sizes
+from .models import model_slug, resolve_model
+from .optimum import find_optimum, read_space
+from .plotting import SAMPLES, pyplot, save, trajectories_figure
+from .protocol import (
+    DEFAULT_ACCELERATOR,
+    EVALUATION_SEEDS,
+    ITERATIONS,
+    LOG_DIR,
+    MAX_ENSEMBLE,
+    RESOLUTION,
+    RESULTS_DIR,
+    THRESHOLD,
+)
+from .records import Evaluation, Optimum
+from .reference import load_reference, reference_result
+
+__all__ = ["EvaluationPlan", "evaluate", "main", "reference_plan", "sweep_plan"]
 
 PROG = "python -m rnn_capacity.evaluate"
-SAMPLES = 6  # sequences drawn in trajectories.png and kept in samples.npz
 
 
 @dataclass
@@ -58,8 +86,8 @@ class EvaluationPlan:
     hparams: dict
     learn_initial_state: bool
     settings: dict = field(default_factory=dict)  # e.g. teacher_forcing
-    iterations: int = 3000
-    threshold: float = DEFAULT_THRESHOLD
+    iterations: int = ITERATIONS
+    threshold: float = THRESHOLD
     data: str | None = None
     source: dict = field(default_factory=dict)  # where the configuration came from
 
@@ -67,8 +95,6 @@ class EvaluationPlan:
 def reference_plan(model: str, hidden_size: int, space: Path | None = None) -> EvaluationPlan:
     """The original study's optimum, with the variant that reproduces it for ``model`` (its
     search space's ``paper:``; ``space``: another file for it)."""
-    from .reference import reference_result
-
     ref = reference_result(model, hidden_size)
     hp = dict(ref.surrogate_optimum)
     p = hp.pop("p")
@@ -83,25 +109,24 @@ def reference_plan(model: str, hidden_size: int, space: Path | None = None) -> E
 
 
 def sweep_plan(
-    sweep_dir: Path, resolution: int = 50, progress: bool = True, optimum: dict | None = None
+    sweep_dir: Path,
+    resolution: int = RESOLUTION,
+    progress: bool = True,
+    optimum: Optimum | None = None,
 ) -> EvaluationPlan:
-    """The optimum of a sweep's surrogate (``optimum``: one found before, as
-    ``Optimum.to_dict()``), with that sweep's protocol."""
-    from .optimum import find_optimum
-
-    space_file = sweep_dir / "space.json"
-    if not space_file.is_file():
+    """The optimum of a sweep's surrogate (``optimum``: one found before), with that
+    sweep's protocol."""
+    if not (sweep_dir / "space.json").is_file():
         raise UsageError(f"--from {sweep_dir}: not a sweep directory (no space.json)")
-    space = json.loads(space_file.read_text())
+    space = read_space(sweep_dir)
     if optimum is None:
-        optimum = find_optimum(sweep_dir, resolution=resolution, progress=progress).to_dict()
-    source = {"kind": "sweep", "path": str(sweep_dir), "p_unrounded": optimum["p"]}
-    source |= {"predicted_count": optimum["predicted_count"], "resolution": resolution}
+        optimum = find_optimum(sweep_dir, resolution=resolution, progress=progress)
+    source = {"kind": "sweep", "path": str(sweep_dir), "p_unrounded": optimum.p}
+    source |= {"predicted_count": optimum.predicted_count, "resolution": resolution}
     return EvaluationPlan(
-        space["model"], int(space["hidden_size"]), max(1, round(optimum["p"])),
-        dict(optimum["hparams"]) | space.get("fixed", {}), bool(space["learn_initial_state"]),
-        dict(space.get("settings") or {}), int(space["iterations"]),
-        float(space["threshold"]), space.get("data"), source,
+        space.model, space.hidden_size, max(1, round(optimum.p)),
+        dict(optimum.hparams) | space.fixed, space.learn_initial_state,
+        dict(space.settings), space.iterations, space.threshold, space.data, source,
     )  # fmt: skip
 
 
@@ -109,17 +134,13 @@ def evaluate(
     plan: EvaluationPlan,
     seeds: list[int],
     out: Path,
-    log_dir: Path | None = Path("lightning_logs"),
+    log_dir: Path | None = LOG_DIR,
     log_group: str | None = None,
-    max_ensemble: int = 16,
-    accelerator: str = "auto",
+    max_ensemble: int = MAX_ENSEMBLE,
+    accelerator: str = DEFAULT_ACCELERATOR,
     progress: bool = True,
-) -> dict:
+) -> Evaluation:
     """Train ``plan`` once per seed; write and return the evaluation (see the module doc)."""
-    from tqdm.auto import tqdm
-
-    from .measure import Replica, measure_ensemble
-
     options = plan.hparams | plan.settings
     groups = [seeds[i : i + max_ensemble] for i in range(0, len(seeds), max_ensemble)]
     results, seconds = [], 0.0
@@ -144,30 +165,29 @@ def evaluate(
         bar.update(len(group))
     bar.close()
     counts = [r.count for r in results]
-    report = {
-        "model": plan.model,
-        "hidden_size": plan.hidden_size,
-        "p": plan.p,
-        "hparams": plan.hparams,
-        "learn_initial_state": plan.learn_initial_state,
-        "settings": plan.settings,
-        # A teacher-forced count is one-step prediction, not free generation.
-        "teacher_forced_count": plan.settings.get("teacher_forcing") == "always",
-        "iterations": plan.iterations,
-        "threshold": plan.threshold,
-        "data": plan.data,
-        "source": plan.source,
-        "seeds": seeds,
-        "counts": counts,
-        "mean_count": statistics.mean(counts),
-        "std_count": statistics.stdev(counts) if len(counts) > 1 else 0.0,
-        "final_losses": [finite(r.final_loss) for r in results],
-        "seconds": round(seconds, 1),
-        "parameters": results[0].parameters,  # per seed: the same p, the same counts
-        "loss_curves": [[finite(round_sig(v)) for v in r.loss_curve] for r in results],
-        "original": original(plan.model, plan.hidden_size),
-    }
-    write_json(out / "evaluation.json", report)
+    report = Evaluation(
+        model=plan.model,
+        hidden_size=plan.hidden_size,
+        p=plan.p,
+        hparams=plan.hparams,
+        learn_initial_state=plan.learn_initial_state,
+        settings=plan.settings,
+        teacher_forced_count=plan.settings.get("teacher_forcing") == "always",
+        iterations=plan.iterations,
+        threshold=plan.threshold,
+        data=plan.data,
+        source=plan.source,
+        seeds=seeds,
+        counts=counts,
+        mean_count=statistics.mean(counts),
+        std_count=statistics.stdev(counts) if len(counts) > 1 else 0.0,
+        final_losses=[finite(r.final_loss) for r in results],
+        seconds=round(seconds, 1),
+        parameters=results[0].parameters,  # per seed: the same p, the same counts
+        loss_curves=[[finite(round_sig(v)) for v in r.loss_curve] for r in results],
+        original=original(plan.model, plan.hidden_size),
+    )
+    report.write(out / "evaluation.json")
     write_samples(out, results[0], plan.threshold)
     write_plots(out, report, results[0])
     return report
@@ -184,8 +204,6 @@ def round_sig(x: float, digits: int = 6) -> float:
 
 def original(model: str, hidden_size: int) -> dict | None:
     """The original study's figures for this model and size, if it studied them."""
-    from .reference import load_reference
-
     for r in load_reference():
         if r.model == model and r.size == hidden_size:
             return {
@@ -209,66 +227,28 @@ def write_samples(out: Path, result, threshold: float) -> None:
     write_atomic(out / "samples.npz", buf.getvalue())
 
 
-def plot_trajectories(axes, generated, targets, errors, threshold) -> None:
-    """Generated (solid) against target (dashed) trajectories, one per axis."""
-    for i, ax in enumerate(axes):
-        if i >= generated.shape[1]:
-            ax.set_axis_off()
-            continue
-        ax.plot(targets[:, i, 0], targets[:, i, 1], "--", color="0.5", lw=1, label="target")
-        ax.plot(generated[:, i, 0], generated[:, i, 1], "-", color="C0", lw=1.2, label="generated")
-        ax.plot(*targets[0, i], "o", color="C3", ms=3)
-        learned = "learned" if errors[i] < threshold else "not learned"
-        ax.set_title(f"error {errors[i]:.3f} ({learned})", fontsize=8)
-        ax.set_aspect("equal")
-        ax.set_xlabel("x", fontsize=7)
-        ax.set_ylabel("y", fontsize=7)
-        ax.tick_params(labelsize=6)
-    axes[0].legend(fontsize=6, loc="best")
-
-
-def write_plots(out: Path, report: dict, first) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for seed, curve in zip(report["seeds"], report["loss_curves"], strict=True):
+def write_plots(out: Path, report: Evaluation, first) -> None:
+    """``loss.png`` (every seed's loss curve) and ``trajectories.png`` (the first seed's)."""
+    fig, ax = pyplot().subplots(figsize=(6, 4))
+    for seed, curve in zip(report.seeds, report.loss_curves, strict=True):
         y = np.array([np.nan if v is None else v for v in curve])
         ax.plot(np.arange(1, len(y) + 1), y, lw=0.8, label=f"seed {seed}")
     ax.set_yscale("log")
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (MSE)")
-    title = f"{report['model']} H={report['hidden_size']} p={report['p']}: "
-    ax.set_title(title + f"count {report['mean_count']:.1f} ± {report['std_count']:.1f}")
-    if len(report["seeds"]) <= 10:
+    title = f"{report.model} H={report.hidden_size} p={report.p}: "
+    ax.set_title(title + f"count {report.mean_count:.1f} ± {report.std_count:.1f}")
+    if len(report.seeds) <= 10:
         ax.legend(fontsize=7)
     save(fig, out / "loss.png")
 
-    n = min(SAMPLES, first.num_sequences)
-    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
-    plot_trajectories(
-        axes.flat, first.generated, first.targets, first.errors[:n], report["threshold"]
-    )
-    mode = " (teacher-forced count)" if report["teacher_forced_count"] else ""
-    fig.suptitle(
-        f"{report['model']} H={report['hidden_size']}, seed {report['seeds'][0]}: "
-        f"generated vs target{mode}",
-        fontsize=10,
-    )
-    fig.tight_layout()
+    mode = " (teacher-forced count)" if report.teacher_forced_count else ""
+    title = f"{report.model} H={report.hidden_size}, seed {report.seeds[0]}: "
+    fig = trajectories_figure(
+        first.generated, first.targets, first.errors, report.threshold,
+        title + f"generated vs target{mode}",
+    )  # fmt: skip
     save(fig, out / "trajectories.png")
-
-
-def save(fig, path: Path) -> None:
-    """Write a figure atomically (a crash leaves the old file or none)."""
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format=path.suffix.lstrip("."), dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    write_atomic(path, buf.getvalue())
 
 
 # --------------------------------------------------------------------------------- CLI
@@ -276,11 +256,8 @@ def save(fig, path: Path) -> None:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    p.add_argument("--model", help=model_help("the model (not with --from)"))
-    p.add_argument(
-        "--space", type=Path, metavar="FILE.yaml",
-        help=SPACE_HELP + "; its paper: gives --reference's and --set's protocol",
-    )  # fmt: skip
+    add_model(p, "the model (not with --from)", required=False)
+    add_space(p, "; its paper: gives --reference's and --set's protocol")
     p.add_argument("--hidden-size", type=int, help="H (not with --from)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--from", dest="sweep", type=Path, help="a sweep directory: its optimum")
@@ -290,19 +267,20 @@ def build_parser() -> ArgumentParser:
     src.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="p and hyperparameters by hand"
     )
-    p.add_argument("--seeds", type=int, default=10, help="seeds to train (default 10)")
+    p.add_argument(
+        "--seeds", type=int, default=EVALUATION_SEEDS,
+        help=f"seeds to train (default {EVALUATION_SEEDS})",
+    )  # fmt: skip
     p.add_argument("--seed-base", type=int, default=0, help="first seed (default 0)")
-    p.add_argument("--iterations", type=int, help="default: the source's protocol (3000)")
-    init = p.add_mutually_exclusive_group()
-    init.add_argument("--fixed-initial-state", dest="learn", action="store_false", default=None)
-    init.add_argument("--learn-initial-state", dest="learn", action="store_true")
-    p.add_argument("--resolution", type=int, default=50, help="grid of --from's optimum")
-    p.add_argument("--data", default=None, help="trajectory file (default: the source's)")
+    add_iterations(p, help=f"default: the source's protocol ({ITERATIONS})")
+    add_initial_state(p, dest="learn")
+    p.add_argument("--resolution", type=int, default=RESOLUTION, help="grid of --from's optimum")
+    add_data(p, "trajectory file (default: the source's)")
     p.add_argument("--out", type=Path, help="output directory")
-    p.add_argument("--log-dir", type=Path, default=Path("lightning_logs"))
+    add_log_dir(p)
     p.add_argument("--log-group", help="TensorBoard group (default <model>_h<H>_evaluation)")
-    p.add_argument("--max-ensemble", type=int, default=16, help="seeds trained at once")
-    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
+    p.add_argument("--max-ensemble", type=int, default=MAX_ENSEMBLE, help="seeds trained at once")
+    add_accelerator(p)
     p.add_argument("--force", action="store_true", help="replace an existing evaluation")
     p.add_argument("--json", action="store_true", help="end with one JSON line (no curves)")
     return p
@@ -320,8 +298,6 @@ def plan_from_args(args) -> EvaluationPlan:
         if args.reference:
             plan = reference_plan(model, args.hidden_size, args.space)
         else:
-            from .train import parse_assignments
-
             hp = parse_assignments(args.set)
             if "p" not in hp:
                 raise UsageError("--set needs p=<number of sequences>")
@@ -345,9 +321,6 @@ def plan_from_args(args) -> EvaluationPlan:
 
 def check(plan: EvaluationPlan, args) -> list[int]:
     """Validate everything before anything is trained or written."""
-    from .data import load_trajectories
-    from .measure import validate_options, validate_sizes
-
     if not 1 <= args.seeds <= 10_000:
         raise UsageError(f"--seeds must be in 1..10000, got {args.seeds}")
     if args.seed_base < 0:
@@ -365,7 +338,7 @@ def default_out(plan: EvaluationPlan, args) -> Path:
     if args.sweep is not None:
         return args.sweep / "evaluation"
     kind = "reference" if args.reference else "evaluate"
-    return Path("results") / kind / f"{model_slug(plan.model)}_{plan.hidden_size}"
+    return RESULTS_DIR / kind / f"{model_slug(plan.model)}_{plan.hidden_size}"
 
 
 @cli_main
@@ -387,23 +360,21 @@ def main(argv=None) -> int:
     ensure_directory(args.log_dir, "TensorBoard log directory")
     for r in runs:  # --force: the new runs replace the old ones, not mix with them
         shutil.rmtree(r, ignore_errors=True)
-    from .measure import quiet_lightning
-
     with quiet_lightning():
         report = evaluate(
             plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
             progress=not args.json,
         )  # fmt: skip
-    orig = report["original"]
+    orig = report.original
     versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
-    mode = " (teacher-forced count)" if report["teacher_forced_count"] else ""
+    mode = " (teacher-forced count)" if report.teacher_forced_count else ""
     print(
-        f"{plan.model} H={plan.hidden_size} p={plan.p}: count {report['mean_count']:.2f} ± "
-        f"{report['std_count']:.2f} over {len(seeds)} seeds {report['counts']}{mode}"
+        f"{plan.model} H={plan.hidden_size} p={plan.p}: count {report.mean_count:.2f} ± "
+        f"{report.std_count:.2f} over {len(seeds)} seeds {report.counts}{mode}"
         f"{versus}; results in {out}"
     )
     if args.json:
-        summary = {k: v for k, v in report.items() if k != "loss_curves"}
+        summary = {k: v for k, v in report.to_dict().items() if k != "loss_curves"}
         print(json.dumps(summary | {"out": str(out)}, allow_nan=False))
     return 0
 

@@ -8,27 +8,27 @@ batched form :func:`measure_ensemble`.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
-import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .capacity import DEFAULT_THRESHOLD, CapacityCallback, LossHistory, objective
+from .capacity import CapacityCallback, LossHistory, objective
+from .cli import quiet_lightning  # noqa: F401  (its home is cli.py; scripts import it here)
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import model_slug, resolve_model
 from .models.base import CapacityModule
 from .models.options import MAX_HIDDEN, check_count, check_num_sequences, searchable_options
 from .models.options import validate_options as check_declared
+from .protocol import ACCELERATORS, ITERATIONS, LOG_DIR, THRESHOLD
 
 
 def model_class(name: str) -> type[CapacityModule]:
@@ -43,41 +43,11 @@ def validate_options(model: str, options: dict) -> dict:
     return check_declared(cls, options, name)
 
 
-QUIET_PATTERNS = (
-    ".*does not have many workers.*",
-    ".*log_every_n_steps.*",
-    ".*configure_optimizers` returned `None`.*",  # the ESN fits in closed form
-    ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
-    ".*GPU available but not used.*",
-)
-
-
-@contextmanager
-def quiet_lightning():
-    """Silence Lightning's per-Trainer banners and advice inside the package's own
-    command-line tools (a sweep builds hundreds of Trainers). A context manager: the
-    caller's warning filters and logger levels are restored on exit, and library calls
-    (``measure_capacity``) never change them."""
-    names = ("pytorch_lightning", "lightning.pytorch", "lightning.fabric")
-    levels = {n: logging.getLogger(n).level for n in names}
-    with warnings.catch_warnings():
-        for pattern in QUIET_PATTERNS:
-            warnings.filterwarnings("ignore", pattern)
-        for n in names:
-            logging.getLogger(n).setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for n, level in levels.items():
-                logging.getLogger(n).setLevel(level)
-
-
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
 MAX_ITERATIONS = 10**7
 
 
 def validate_sizes(
-    hidden_size: int, num_sequences: int, iterations: int, threshold: float = DEFAULT_THRESHOLD
+    hidden_size: int, num_sequences: int, iterations: int, threshold: float = THRESHOLD
 ) -> None:
     """The measurement's sizes, each an integer in range (a UsageError naming it)."""
     check_num_sequences(num_sequences)
@@ -96,8 +66,6 @@ def validate_run(seeds: list, accelerator: str) -> None:
         allowed = ", ".join(ACCELERATORS)
         raise UsageError(f"accelerator={accelerator!r} is not one of {allowed}")
     if accelerator in ("gpu", "cuda"):
-        import torch
-
         if not torch.cuda.is_available():
             raise UsageError(f"accelerator={accelerator!r}: no GPU is available here")
 
@@ -204,13 +172,13 @@ def measure_capacity(
     model: str,
     hidden_size: int,
     num_sequences: int,
-    iterations: int = 3000,
+    iterations: int = ITERATIONS,
     seed: int = 0,
     learn_initial_state: bool = True,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = THRESHOLD,
     *,
     accelerator: str = "auto",
-    log_dir: str | Path | None = "lightning_logs",
+    log_dir: str | Path | None = LOG_DIR,
     progress_bar: bool = False,
     data_path: str | Path | None = None,
     compile: bool = False,
@@ -266,12 +234,12 @@ def measure_ensemble(
     model: str,
     hidden_size: int,
     replicas: list[Replica],
-    iterations: int = 3000,
+    iterations: int = ITERATIONS,
     learn_initial_state: bool = True,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float = THRESHOLD,
     *,
     accelerator: str = "auto",
-    log_dir: str | Path | None = "lightning_logs",
+    log_dir: str | Path | None = LOG_DIR,
     progress_bar: bool = False,
     data_path: str | Path | None = None,
     log_every_n_steps: int = 50,
@@ -410,8 +378,6 @@ COMPILE_BUCKET = 16
 
 def compile_forward(module: CapacityModule) -> None:
     """Compile the module's time loop (forward and, through AOTAutograd, backward)."""
-    import torch
-
     # One graph per (model, K, P bucket, H): allow more than Dynamo's default 8.
     torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
     module.forward = torch.compile(module.forward, dynamic=False)

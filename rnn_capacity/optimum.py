@@ -36,14 +36,17 @@ import pickle
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from .config import PRIORS, TYPES, Dimension
+from .config import Dimension, load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, one_line
+from .protocol import RESOLUTION as DEFAULT_RESOLUTION
+from .records import Optimum, SweepSpace, SweepSummary
+from .reference import parse_surrogate_name
 
 __all__ = [
     "Optimum",
@@ -53,11 +56,11 @@ __all__ = [
     "grid_argmin",
     "load_surrogate",
     "main",
+    "observed_optimum",
     "training_points",
 ]
 
 PROG = "python -m rnn_capacity.optimum"
-DEFAULT_RESOLUTION = 50
 # The kernel matrix of a chunk is (chunk × training points) and the Matérn kernel makes a
 # few temporaries of that size. Measured on the 500-point ESN surrogate, res-25 grid (peak
 # RSS without torch): 8 k points per chunk 7.1 s wall, 5.3 s CPU, 320 MB; 13 k 6.6 s, 4.0 s,
@@ -155,6 +158,7 @@ def load_surrogate(path: str | Path):
     The original study's pickles were written by older scikit-learn / scikit-optimize
     and warn about it on load; those warnings are silenced here only, not globally.
     """
+    # scikit-learn (with scipy) is slow to load; only a surrogate needs it.
     from sklearn.gaussian_process import GaussianProcessRegressor
 
     path = Path(path)
@@ -172,34 +176,17 @@ def load_surrogate(path: str | Path):
     return gp
 
 
-def read_dimension(raw: dict) -> Dimension:
-    """A dimension of ``space.json``, checked enough that decoding cannot fail."""
-    dim = Dimension(**raw)
-    if dim.type not in TYPES or dim.prior not in PRIORS:
-        raise ValueError(f"{dim.name}: type {dim.type!r} / prior {dim.prior!r} unknown")
-    if not dim.low < dim.high or (dim.prior == "log-uniform" and dim.low <= 0):
-        raise ValueError(f"{dim.name}: bounds [{dim.low}, {dim.high}] do not fit {dim.prior}")
-    return dim
-
-
-def read_space(directory: Path) -> dict:
-    """``space.json`` of a sweep directory, with its dimensions as :class:`Dimension`."""
+def read_space(directory: Path) -> SweepSpace:
+    """``space.json`` of a sweep directory, checked."""
     space_file = directory / "space.json"
     if not space_file.is_file():
         raise UsageError(f"{directory}: not a sweep directory (no space.json)")
-    try:
-        space = json.loads(space_file.read_text())
-        dims = [read_dimension(d) for d in space["dimensions"]]
-    except (OSError, ValueError, KeyError, TypeError) as exc:  # also a non-dict space
-        raise UsageError(f"{space_file}: unreadable space ({one_line(exc)})") from None
-    return {"model": space.get("model"), "hidden_size": space.get("hidden_size"), "dims": dims}
+    return SweepSpace.read(space_file)
 
 
 def config_dimensions(model: str) -> list[Dimension]:
     """The dimensions of the model's search space (``configs/<model>.yaml``, or a
     plug-in's ``SEARCH_SPACE``; the model resolved as everywhere), in protocol order."""
-    from .config import load_search_config
-
     return load_search_config(model).space
 
 
@@ -207,8 +194,6 @@ def resolve_source(
     source: str | Path, model: str | None, hidden_size: int | None
 ) -> tuple[Path, str, int | None, list[Dimension]]:
     """(pickle to load, model, size, dimensions) for a sweep directory or a pickle."""
-    from .reference import parse_surrogate_name
-
     source = Path(source)
     if hidden_size is not None and hidden_size < 1:
         raise UsageError(f"--hidden-size must be at least 1, got {hidden_size}")
@@ -218,20 +203,15 @@ def resolve_source(
         directory = source if source.is_dir() else source.parent
         space = read_space(directory)
         for name, given, saved in (
-            ("--model", model, space["model"]),
-            ("--hidden-size", hidden_size, space["hidden_size"]),
+            ("--model", model, space.model),
+            ("--hidden-size", hidden_size, space.hidden_size),
         ):
             if given is not None and saved is not None and given != saved:
                 raise UsageError(f"{name} {given} contradicts {directory}/space.json ({saved})")
         surrogate = directory / "surrogate.pk"
         if not surrogate.is_file():
             raise UsageError(f"{directory}: no surrogate.pk yet (the sweep has fitted no GP)")
-        return (
-            surrogate,
-            model or space["model"],
-            hidden_size or space["hidden_size"],
-            space["dims"],
-        )
+        return surrogate, model or space.model, hidden_size or space.hidden_size, space.dimensions
     if not source.is_file():
         raise UsageError(f"{source}: no such file or directory")
     parsed = parse_surrogate_name(source) or (None, None)
@@ -245,31 +225,6 @@ def resolve_source(
 
 
 # ---------------------------------------------------------------------------- result
-
-
-@dataclass
-class Optimum:
-    """The surrogate's optimum: grid point, optional refinement and skopt's estimate.
-
-    ``refined`` and ``expected_minimum`` are dicts with ``hparams``, ``p``,
-    ``objective``, ``predicted_count`` (``refined`` also ``resolution`` and
-    ``grid_point``), or None.
-    """
-
-    model: str
-    hidden_size: int | None
-    source: str
-    resolution: int
-    hparams: dict[str, float]  # without p
-    p: float  # unrounded
-    objective: float  # predicted p − 2·count
-    predicted_count: float
-    grid_point: list[float]  # normalised coordinates
-    refined: dict | None = None
-    expected_minimum: dict | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def describe_point(values: dict[str, float], objective: float) -> dict:
@@ -340,6 +295,7 @@ def training_points(gp, dims: Sequence[Dimension]) -> list[TrainingPoint]:
 def skopt_expected_minimum(gp, dims: Sequence[Dimension]) -> dict | None:
     """scikit-optimize's ``expected_minimum`` for ``gp``; None (with a warning line on
     stderr) if it fails, e.g. on a pickle too old for the installed scikit-optimize."""
+    # scikit-optimize is slow to load (scikit-learn, scipy): imported when it is asked.
     from skopt.space import Space
     from skopt.utils import create_result, expected_minimum
 
@@ -407,6 +363,24 @@ def find_optimum(
         refined=refined,
         expected_minimum=skopt_expected_minimum(gp, dims),
         **best,
+    )
+
+
+def observed_optimum(sweep_dir: Path) -> Optimum:
+    """The best configuration a sweep measured, as an :class:`Optimum` without a grid: for
+    short searches, whose surrogate is too rough to read an optimum off."""
+    space = read_space(sweep_dir)
+    best = SweepSummary.read(sweep_dir / "summary.json").best
+    if best is None:
+        raise UsageError(f"{sweep_dir}: its summary holds no configuration yet")
+    return Optimum(
+        model=space.model,
+        hidden_size=space.hidden_size,
+        source=f"{sweep_dir} (best observed configuration {best.index})",
+        hparams={k: v for k, v in best.hparams.items() if k in space.names},
+        p=float(best.p),
+        objective=float(best.objective),
+        predicted_count=float(best.mean_count),
     )
 
 

@@ -20,8 +20,6 @@ which). An existing report is never overwritten (``--force`` replaces it).
 from __future__ import annotations
 
 import functools
-import json
-import math
 import os
 import sys
 import zipfile
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import load_search_config
 from .errors import (
     ArgumentParser,
     UsageError,
@@ -40,6 +39,11 @@ from .errors import (
     one_line,
 )
 from .files import write_atomic
+from .measure import count_parameters
+from .models import BUILTIN_MODELS, MODELS, model_slug
+from .plotting import FORMATS, SAMPLES, pyplot, save_figure, trajectories_figure
+from .records import Evaluation
+from .reference import load_reference
 
 __all__ = [
     "best_per_model",
@@ -57,7 +61,6 @@ __all__ = [
 ]
 
 PROG = "python -m rnn_capacity.report"
-FORMATS = ("png", "svg")
 # The sizes span more than this factor -> log x axis (the ESN's 1000-4000 beside H = 30-60).
 LOG_SPAN = 10.0
 # One colour and marker per model, in MODELS order: a model looks the same in every report,
@@ -71,7 +74,6 @@ MARKERS = ["o", "s", "^", "v", "D", "P", "X", "*", "h", "p", "o", "s", "^", "D"]
 PLUGIN_PALETTE = ["#e6007e", "#7cb342", "#00acc1", "#8b0000", "#ff8f00"]
 PLUGIN_MARKERS = ["<", ">", "d", "8"]
 STYLE_KEY = "0.45"
-REQUIRED = {"model": str, "hidden_size": int, "p": int, "mean_count": float, "std_count": float}
 TEACHER_FORCED_NOTE = (
     "A teacher-forced count measures one-step prediction from the true previous point, "
     "not free generation: it cannot be compared with the other models' counts."
@@ -82,9 +84,7 @@ TEACHER_FORCED_NOTE = (
 
 
 def model_order() -> list[str]:
-    """The registry's model names, in its order (imported late: the registry loads torch)."""
-    from .models import MODELS
-
+    """The registry's model names, in its order."""
     return list(MODELS)
 
 
@@ -95,8 +95,8 @@ def model_rank(model: str) -> tuple[int, str]:
     return (order.index(model) if model in order else len(order), model)
 
 
-def collect(dirs: Iterable[Path]) -> list[dict]:
-    """Every evaluation below ``dirs``, each with its directory under ``"directory"``."""
+def collect(dirs: Iterable[Path]) -> list[Evaluation]:
+    """Every evaluation below ``dirs``, each knowing its ``directory``."""
     found: dict[Path, Path] = {}  # resolved -> as found: a file below two given dirs counts once
     for d in map(Path, dirs):
         if not d.is_dir():
@@ -109,74 +109,52 @@ def collect(dirs: Iterable[Path]) -> list[dict]:
     return [load_evaluation(f) for f in found.values()]
 
 
-def load_evaluation(path: Path) -> dict:
-    """One ``evaluation.json``, checked enough to be plotted; bad files name themselves."""
-    try:
-        ev = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{path}: not a readable evaluation ({exc})") from None
-    if not isinstance(ev, dict):
-        raise UsageError(f"{path}: not an evaluation (a JSON object is expected)")
-    for key, kind in REQUIRED.items():
-        value = ev.get(key)
-        # bool is an int in Python, and a count of True makes no sense.
-        ok = isinstance(value, (int, float) if kind is float else kind)
-        ok = ok and not isinstance(value, bool) and (kind is not float or math.isfinite(value))
-        if not ok:
-            raise UsageError(
-                f"{path}: not an evaluation ({key!r} missing or not a {kind.__name__})"
-            )
-    from .models import is_model_name
-
-    # A registered name or an import path (module:Class): the report runs no model code.
-    if not is_model_name(ev["model"]):
-        raise UsageError(f"{path}: unknown model {ev['model']!r}")
-    if not isinstance(ev.get("seeds", []), list) or not isinstance(ev.get("hparams", {}), dict):
-        raise UsageError(f"{path}: not an evaluation ('seeds' or 'hparams' malformed)")
-    return ev | {"directory": path.parent}
+def load_evaluation(path: Path) -> Evaluation:
+    """One ``evaluation.json``, checked (:class:`~rnn_capacity.records.Evaluation`): bad
+    files name themselves and their field. A model is a registered name or an import
+    path (``module:Class``): the report runs no model code."""
+    return Evaluation.read(path)
 
 
-def n_seeds(ev: dict) -> int:
-    return len(ev.get("seeds") or ev.get("counts") or [])
+def n_seeds(ev: Evaluation) -> int:
+    return ev.n_seeds
 
 
-def deduplicate(evaluations: list[dict]) -> tuple[list[dict], list[str]]:
+def deduplicate(evaluations: list[Evaluation]) -> tuple[list[Evaluation], list[str]]:
     """One evaluation per (model, size): the one with more seeds (the first found on a tie).
 
     Returns the kept evaluations and one warning per dropped one."""
-    kept: dict[tuple[str, int], dict] = {}
+    kept: dict[tuple[str, int], Evaluation] = {}
     warnings = []
     for ev in evaluations:
-        key = (ev["model"], ev["hidden_size"])
+        key = (ev.model, ev.hidden_size)
         old = kept.get(key)
         if old is not None:
             keep, drop = (ev, old) if n_seeds(ev) > n_seeds(old) else (old, ev)
             warnings.append(
-                f"{key[0]} H={key[1]} is evaluated twice: keeping {keep['directory']} "
-                f"({n_seeds(keep)} seeds), ignoring {drop['directory']} ({n_seeds(drop)} seeds)"
+                f"{key[0]} H={key[1]} is evaluated twice: keeping {keep.directory} "
+                f"({n_seeds(keep)} seeds), ignoring {drop.directory} ({n_seeds(drop)} seeds)"
             )
             ev = keep
         kept[key] = ev
     return sort_evaluations(list(kept.values())), warnings
 
 
-def sort_evaluations(evaluations: list[dict]) -> list[dict]:
-    return sorted(evaluations, key=lambda e: (model_rank(e["model"]), e["hidden_size"]))
+def sort_evaluations(evaluations: list[Evaluation]) -> list[Evaluation]:
+    return sorted(evaluations, key=lambda e: (model_rank(e.model), e.hidden_size))
 
 
-def best_per_model(evaluations: list[dict]) -> dict[str, dict]:
+def best_per_model(evaluations: list[Evaluation]) -> dict[str, Evaluation]:
     """Each model's evaluation with the largest mean count (the smaller H on a tie)."""
-    best: dict[str, dict] = {}
+    best: dict[str, Evaluation] = {}
     for ev in sort_evaluations(evaluations):
-        if ev["model"] not in best or ev["mean_count"] > best[ev["model"]]["mean_count"]:
-            best[ev["model"]] = ev
+        if ev.model not in best or ev.mean_count > best[ev.model].mean_count:
+            best[ev.model] = ev
     return best
 
 
 def reference_rows(models: Iterable[str]) -> dict[str, list]:
     """The original study's rows of ``models``, by model, in order of size."""
-    from .reference import load_reference
-
     wanted = set(models)
     rows: dict[str, list] = {}
     for r in sorted(load_reference(), key=lambda r: r.size):
@@ -216,40 +194,41 @@ def format_source(source: dict | None) -> str:
     )
 
 
-def table_rows(evaluations: list[dict], reference: dict[str, list] | None = None) -> list[dict]:
+def table_rows(
+    evaluations: list[Evaluation], reference: dict[str, list] | None = None
+) -> list[dict]:
     """One row per evaluation: our numbers, and the original study's at that (model, size)
     when ``reference`` (from :func:`reference_rows`) has them."""
     rows = []
     for ev in sort_evaluations(evaluations):
         ref = next(
-            (r for r in (reference or {}).get(ev["model"], []) if r.size == ev["hidden_size"]),
-            None,
+            (r for r in (reference or {}).get(ev.model, []) if r.size == ev.hidden_size), None
         )
         predicted = ref.surrogate_predicted_count if ref else None
         params = evaluation_parameters(ev)["trainable"]
         rows.append(
             {
-                "model": ev["model"],
-                "hidden_size": ev["hidden_size"],
-                "mean_count": ev["mean_count"],
-                "std_count": ev["std_count"],
+                "model": ev.model,
+                "hidden_size": ev.hidden_size,
+                "mean_count": ev.mean_count,
+                "std_count": ev.std_count,
                 "n_seeds": n_seeds(ev),
-                "p": ev["p"],
-                "hparams": ev.get("hparams") or {},
-                "initial_states": "learned" if ev.get("learn_initial_state") else "fixed",
-                "settings": ev.get("settings") or {},
-                "teacher_forced_count": bool(ev.get("teacher_forced_count")),
-                "source": format_source(ev.get("source")),
+                "p": ev.p,
+                "hparams": ev.hparams,
+                "initial_states": "learned" if ev.learn_initial_state else "fixed",
+                "settings": ev.settings,
+                "teacher_forced_count": ev.teacher_forced_count,
+                "source": format_source(ev.source),
                 "original_predicted": predicted,
                 "original_best_observed": ref.best_observed_count if ref else None,
-                "ratio": ratio(ev["mean_count"], predicted, ev["p"]),
+                "ratio": ratio(ev.mean_count, predicted, ev.p),
                 "parameters": params,
-                "per_1000": per_1000(ev["mean_count"], params),
+                "per_1000": per_1000(ev.mean_count, params),
                 "original_per_1000": (
                     per_1000(predicted, reference_parameters(ref)["trainable"]) if ref else None
                 ),
-                "data": ev.get("data"),
-                "directory": ev["directory"],
+                "data": ev.data,
+                "directory": ev.directory,
             }
         )
     return rows
@@ -260,21 +239,14 @@ def per_1000(count: float | None, parameters: int) -> float | None:
     return None if count is None or parameters <= 0 else 1000.0 * count / parameters
 
 
-def evaluation_parameters(ev: dict) -> dict[str, int]:
+def evaluation_parameters(ev: Evaluation) -> dict[str, int]:
     """The trainable parameters of an evaluation's model: as recorded in its
     evaluation.json, or (files written before they were recorded) counted from its
     model, size, p, initial states and settings."""
-    recorded = ev.get("parameters")
-    if isinstance(recorded, dict) and all(
-        isinstance(recorded.get(k), int) and not isinstance(recorded.get(k), bool)
-        for k in ("trainable", "per_sequence", "shared")
-    ):
-        return recorded
-    from .measure import count_parameters
-
-    settings = ev.get("settings") if isinstance(ev.get("settings"), dict) else {}
-    learn = bool(ev.get("learn_initial_state", True))
-    return count_parameters(ev["model"], ev["hidden_size"], ev["p"], learn, **settings)
+    if ev.parameters is not None:
+        return ev.parameters
+    learn = True if ev.learn_initial_state is None else ev.learn_initial_state
+    return count_parameters(ev.model, ev.hidden_size, ev.p, learn, **ev.settings)
 
 
 def reference_parameters(ref) -> dict[str, int]:
@@ -285,9 +257,6 @@ def reference_parameters(ref) -> dict[str, int]:
 
 @functools.cache  # an ESN of 4000 units takes ~1 s to build
 def _paper_parameters(model: str, size: int, p: int) -> dict[str, int]:
-    from .config import load_search_config
-    from .measure import count_parameters
-
     paper = load_search_config(model).paper
     return count_parameters(model, size, p, paper.learn_initial_state, **paper.settings)
 
@@ -335,7 +304,7 @@ def markdown(
     rows: list[dict],
     out: Path,
     reference: bool,
-    trajectories: dict[str, dict],
+    trajectories: dict[str, Evaluation],
     warnings: list[str],
 ) -> str:
     lines = ["# Sequence-generation capacity: count at the optimum", ""]
@@ -370,9 +339,9 @@ def markdown(
         lines += ["## Generated vs target trajectories", ""]
         lines += ["Each model's best evaluation (largest mean count), its first seed.", ""]
         for model, ev in trajectories.items():
-            mode = " (teacher-forced count)" if ev.get("teacher_forced_count") else ""
-            title = f"`{model}` H={ev['hidden_size']}, p={ev['p']}: count "
-            title += f"{ev['mean_count']:.1f} ± {ev['std_count']:.1f}{mode}"
+            mode = " (teacher-forced count)" if ev.teacher_forced_count else ""
+            title = f"`{model}` H={ev.hidden_size}, p={ev.p}: count "
+            title += f"{ev.mean_count:.1f} ± {ev.std_count:.1f}{mode}"
             name = trajectories_stem(model)
             lines += [f"### {title}", "", f"![{model}]({name}.png)", f"([SVG]({name}.svg))", ""]
     lines += ["## Evaluations", ""]
@@ -390,8 +359,6 @@ def markdown(
 
 
 def builtin_index(model: str) -> int | None:
-    from .models import BUILTIN_MODELS
-
     names = list(BUILTIN_MODELS)
     return names.index(model) if model in names else None
 
@@ -414,8 +381,6 @@ def model_marker(model: str) -> str:
 
 def trajectories_stem(model: str) -> str:
     """``trajectories_<model>``, an import path's ``:`` and ``.`` made ``-`` (a file name)."""
-    from .models import model_slug
-
     return f"trajectories_{model_slug(model)}"
 
 
@@ -424,8 +389,8 @@ def use_log_x(sizes: Iterable[float]) -> bool:
     return bool(sizes) and max(sizes) / min(sizes) > LOG_SPAN
 
 
-def teacher_forced_label(evs: list[dict]) -> str:
-    forced = [e["hidden_size"] for e in evs if e.get("teacher_forced_count")]
+def teacher_forced_label(evs: list[Evaluation]) -> str:
+    forced = [e.hidden_size for e in evs if e.teacher_forced_count]
     if not forced:
         return ""
     if len(forced) == len(evs):
@@ -433,16 +398,11 @@ def teacher_forced_label(evs: list[dict]) -> str:
     return f" (teacher-forced count at H={', '.join(map(str, forced))})"
 
 
-def capacity_figure(evaluations: list[dict], reference: dict[str, list] | None):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_model: dict[str, list[dict]] = {}
+def capacity_figure(evaluations: list[Evaluation], reference: dict[str, list] | None):
+    by_model: dict[str, list[Evaluation]] = {}
     for ev in sort_evaluations(evaluations):
-        by_model.setdefault(ev["model"], []).append(ev)
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+        by_model.setdefault(ev.model, []).append(ev)
+    fig, ax = pyplot().subplots(figsize=(10, 5.5))
     sizes: set[int] = set()
     for model, evs in by_model.items():
         sizes |= plot_model(ax, model, evs, (reference or {}).get(model, []))
@@ -458,23 +418,18 @@ def capacity_figure(evaluations: list[dict], reference: dict[str, list] | None):
     return fig
 
 
-def parameter_figure(evaluations: list[dict], reference: dict[str, list] | None):
+def parameter_figure(evaluations: list[Evaluation], reference: dict[str, list] | None):
     """Count at the optimum against trainable parameters (per model, log-log): ours solid,
     the original study's dashed, at the parameter count of its model at its optimum."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    by_model: dict[str, list[dict]] = {}
+    by_model: dict[str, list[Evaluation]] = {}
     for ev in sort_evaluations(evaluations):
-        by_model.setdefault(ev["model"], []).append(ev)
-    fig, ax = plt.subplots(figsize=(10, 5.5))
+        by_model.setdefault(ev.model, []).append(ev)
+    fig, ax = pyplot().subplots(figsize=(10, 5.5))
     for model, evs in by_model.items():
         colour, marker = model_colour(model), model_marker(model)
         x = [evaluation_parameters(e)["trainable"] for e in evs]
         ax.errorbar(
-            x, [e["mean_count"] for e in evs], yerr=[e["std_count"] for e in evs],
+            x, [e.mean_count for e in evs], yerr=[e.std_count for e in evs],
             fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
             zorder=3, label=model + teacher_forced_label(evs),
         )  # fmt: skip
@@ -497,12 +452,12 @@ def parameter_figure(evaluations: list[dict], reference: dict[str, list] | None)
     return fig
 
 
-def plot_model(ax, model: str, evs: list[dict], refs: list) -> set[int]:
+def plot_model(ax, model: str, evs: list[Evaluation], refs: list) -> set[int]:
     """Our counts (solid, error bars) and the original's prediction (dashed); the sizes."""
     colour, marker = model_colour(model), model_marker(model)
-    x = [e["hidden_size"] for e in evs]
+    x = [e.hidden_size for e in evs]
     ax.errorbar(
-        x, [e["mean_count"] for e in evs], yerr=[e["std_count"] for e in evs],
+        x, [e.mean_count for e in evs], yerr=[e.std_count for e in evs],
         fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
         zorder=3, label=model + teacher_forced_label(evs),
     )  # fmt: skip
@@ -516,8 +471,7 @@ def plot_model(ax, model: str, evs: list[dict], refs: list) -> set[int]:
 
 def legend_handles(ax, reference) -> list:
     """One entry per model, then the line styles once (not a second entry per model)."""
-    from matplotlib.lines import Line2D
-
+    Line2D = pyplot().Line2D  # noqa: N806  (matplotlib's class)
     handles, _ = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], color=STYLE_KEY, lw=1.8, label="solid: this package (± std)"))
     if reference:
@@ -528,51 +482,32 @@ def legend_handles(ax, reference) -> list:
 
 def set_size_axis(ax, sizes: list[int]) -> None:
     """Ticks at the sizes plotted; log scale when they span more than :data:`LOG_SPAN`."""
-    from matplotlib.ticker import NullFormatter, NullLocator, ScalarFormatter
-
+    plt = pyplot()
     if use_log_x(sizes):
         ax.set_xscale("log")
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_minor_locator(plt.NullLocator())
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xticks(sizes)
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.xaxis.set_major_formatter(plt.ScalarFormatter())
     # 3000 and 4000 sit close on a log axis: smaller labels keep them apart.
     ax.tick_params(axis="x", labelsize=8)
 
 
-def trajectories_figure(ev: dict, samples: dict):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .evaluate import SAMPLES, plot_trajectories
-
-    fig, axes = plt.subplots(2, 3, figsize=(9, 6))
-    n = min(SAMPLES, samples["generated"].shape[1])
-    plot_trajectories(
-        axes.flat,
-        samples["generated"][:, :n],
-        samples["targets"][:, :n],
-        samples["errors"][:n],
-        float(samples["threshold"]),
-    )
-    mode = " (teacher-forced count)" if ev.get("teacher_forced_count") else ""
-    seed = f", seed {ev['seeds'][0]}" if ev.get("seeds") else ""
-    fig.suptitle(
-        f"{ev['model']} H={ev['hidden_size']} p={ev['p']}{seed}: generated vs target{mode}\n"
-        f"count {ev['mean_count']:.1f} ± {ev['std_count']:.1f} over {n_seeds(ev)} seeds",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    return fig
+def evaluation_trajectories(ev: Evaluation, samples: dict):
+    """The figure of an evaluation's samples: generated against target, its first seed."""
+    mode = " (teacher-forced count)" if ev.teacher_forced_count else ""
+    seed = f", seed {ev.seeds[0]}" if ev.seeds else ""
+    title = f"{ev.model} H={ev.hidden_size} p={ev.p}{seed}: generated vs target{mode}\n"
+    title += f"count {ev.mean_count:.1f} ± {ev.std_count:.1f} over {n_seeds(ev)} seeds"
+    return trajectories_figure(
+        samples["generated"], samples["targets"], samples["errors"],
+        float(samples["threshold"]), title,
+    )  # fmt: skip
 
 
-def load_samples(ev: dict) -> dict | None:
+def load_samples(ev: Evaluation) -> dict | None:
     """The evaluation's ``samples.npz``, or None if it has none (a warning says so)."""
-    from .evaluate import SAMPLES
-
-    path = ev["directory"] / "samples.npz"
+    path = ev.directory / "samples.npz"
     if not path.is_file():
         return None
     try:
@@ -591,16 +526,6 @@ def load_samples(ev: dict) -> dict | None:
     return samples
 
 
-def save_figure(fig, stem: Path) -> list[Path]:
-    """The figure as PNG and SVG, each written atomically."""
-    from .evaluate import save
-
-    paths = [stem.with_suffix(f".{fmt}") for fmt in FORMATS]
-    for path in paths:
-        save(fig, path)  # save() closes the figure; savefig before close is all it needs
-    return paths
-
-
 # -------------------------------------------------------------------------- building
 
 
@@ -615,20 +540,20 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
     if (out / "report.md").exists() and not force:
         raise UsageError(f"{out} already holds a report.md: pass --force or another --out")
     check_directory(out, "output directory")
-    refs = reference_rows(e["model"] for e in evaluations) if reference else None
+    refs = reference_rows(e.model for e in evaluations) if reference else None
     best = {}
     samples = {}
     for model, ev in best_per_model(evaluations).items():
         s = load_samples(ev)
         if s is None:
-            warnings.append(f"{ev['directory']} has no samples.npz: no trajectory plot of {model}")
+            warnings.append(f"{ev.directory} has no samples.npz: no trajectory plot of {model}")
             continue
         best[model], samples[model] = ev, s
     ensure_directory(out, "output directory")
     files = save_figure(capacity_figure(evaluations, refs), out / "capacity")
     files += save_figure(parameter_figure(evaluations, refs), out / "capacity_per_parameter")
     for model, ev in best.items():
-        figure = trajectories_figure(ev, samples[model])
+        figure = evaluation_trajectories(ev, samples[model])
         files += save_figure(figure, out / trajectories_stem(model))
     remove_stale_trajectories(out, best)
     # report.md last: it links the figures, and its presence marks a finished report.

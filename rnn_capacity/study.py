@@ -19,50 +19,48 @@ so a killed study continues where it stopped by running the same command again.
 One overall progress bar (in training iterations, with an ETA) sits above the bar of the
 stage at work.
 
-Presets: ``paper`` is protocol.md (each model's ``paper`` sweep preset: 300 calls, 500
-for the ESN, 2 tries, 3000 iterations; 10 evaluation seeds; optimum on the res-50
-grid) — days of CPU for the whole study; ``quick`` is a demonstration (10 calls of 800
-iterations, learned initial states, 3 evaluation seeds) that runs a few models and sizes
-in minutes; with so few calls its optimum is rough.
+Presets (``rnn_capacity.protocol.STUDY_PRESETS``): ``paper`` is protocol.md (each
+model's ``paper`` sweep preset: 300 calls, 500 for the ESN, 2 tries, 3000 iterations; 10
+evaluation seeds; optimum on the res-50 grid) — days of CPU for the whole study;
+``quick`` is a demonstration (10 calls of 800 iterations, learned initial states, 3
+evaluation seeds) that runs a few models and sizes in minutes; with so few calls its
+optimum is rough. Every stage is a typed call: the sweep's settings come from
+:func:`rnn_capacity.sweep.settings.resolve_settings`, the records it reads back are those
+of :mod:`rnn_capacity.records`.
 
     python -m rnn_capacity.study --preset quick --models pc_rnn_hc_a gru --sizes 30 60
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import shlex
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .config import load_search_config
+from tqdm.auto import tqdm
+
+from .cli import add_data, add_executor, add_iterations, add_log_dir, quiet_lightning
+from .config import SearchConfig, load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
+from .evaluate import evaluate, sweep_plan
 from .files import write_json
+from .interrupt import Interrupted
 from .models import MODELS, SPACE_HELP, model_help, model_slug, resolve_model
+from .optimum import find_optimum, observed_optimum
+from .protocol import DEFAULT_EXECUTOR, DEFAULT_PRESET, LOG_DIR, OPTIMA, RESULTS_DIR, StudyOptions
+from .protocol import STUDY_PRESETS as PRESETS
+from .records import Optimum, SweepSummary
+from .report import build_report
+from .sweep.loop import run_sweep
+from .sweep.settings import SweepSettings, resolve_settings
+
+__all__ = ["Cell", "PRESETS", "StudyOptions", "cells_of", "main", "resolve", "run_study"]
 
 PROG = "python -m rnn_capacity.study"
-# Sweep flags and evaluation settings per preset; explicit flags override them.
-PRESETS: dict[str, dict] = {
-    "paper": dict(
-        sweep_preset="paper",
-        calls=None,
-        iterations=None,
-        seeds=10,
-        resolution=50,
-        optimum="surrogate",
-    ),
-    "quick": dict(
-        sweep_preset="quick",
-        calls=10,
-        iterations=800,
-        seeds=3,
-        resolution=25,
-        optimum="observed",
-    ),
-}
 
 
 @dataclass
@@ -73,8 +71,8 @@ class Cell:
     model: str
     hidden_size: int
     root: Path
-    settings: Any = None  # sweep.SweepSettings
-    config: Any = None  # config.SearchConfig
+    settings: SweepSettings | None = None
+    config: SearchConfig | None = None
     space: Path | None = None  # --space: the search-space file of a model
 
     @property
@@ -94,98 +92,77 @@ class Cell:
         return self.evaluation_dir / "optimum.json"
 
 
-def sweep_argv(cell: Cell, opts: dict, log_dir: Path, data: str | None, resume: bool) -> list:
-    argv = ["--model", cell.model, "--hidden-size", str(cell.hidden_size)]
-    argv += ["--space", str(cell.space)] if cell.space else []
-    argv += ["--preset", opts["sweep_preset"], "--out", str(cell.sweep_dir)]
-    argv += ["--log-dir", str(log_dir), "--seed", str(opts["seed"])]
-    for flag in ("calls", "iterations", "tries", "batch_size", "initial_points"):
-        if opts.get(flag) is not None:
-            argv += [f"--{flag.replace('_', '-')}", str(opts[flag])]
-    argv += ["--data", data] if data else []
-    for flag in ("executor", "workers", "address"):  # where each sweep's batches train
-        if opts.get(flag) is not None:
-            argv += [f"--{flag}", str(opts[flag])]
-    return argv + (["--resume"] if resume else [])
-
-
-def sweep_settings(cell: Cell, opts: dict, log_dir: Path, data: str | None):
-    """The sweep's settings, resuming a sweep that was started before."""
-    from .sweep import build_parser, resolve_settings
-
-    resume = (cell.sweep_dir / "space.json").is_file()
-    args = build_parser().parse_args(sweep_argv(cell, opts, log_dir, data, resume))
-    return resolve_settings(args)
+def sweep_settings(
+    cell: Cell, opts: StudyOptions, log_dir: Path, data: str | None
+) -> tuple[SweepSettings, SearchConfig]:
+    """The cell's sweep settings, resuming a sweep that was started before."""
+    return resolve_settings(
+        cell.model,
+        cell.hidden_size,
+        preset=opts.sweep_preset,
+        space=cell.space,
+        calls=opts.calls,
+        tries=opts.tries,
+        iterations=opts.iterations,
+        batch_size=opts.batch_size,
+        initial_points=opts.initial_points,
+        seed=opts.seed,
+        out=cell.sweep_dir,
+        resume=(cell.sweep_dir / "space.json").is_file(),
+        log_dir=log_dir,
+        data=data or None,
+        executor=opts.executor or DEFAULT_EXECUTOR,
+        workers=opts.workers,
+        address=opts.address,
+    )
 
 
 def sweep_done(cell: Cell, calls: int) -> bool:
+    """Whether the cell's sweep has all its calls (and its plots, written last); an
+    unreadable summary is an unfinished sweep, whose resume rewrites it."""
     try:
-        summary = json.loads((cell.sweep_dir / "summary.json").read_text())
-        return summary["calls_done"] >= calls and (cell.sweep_dir / "convergence.png").is_file()
-    except (OSError, ValueError, KeyError):
+        summary = SweepSummary.read(cell.sweep_dir / "summary.json")
+    except UsageError:
         return False
+    return summary.calls_done >= calls and (cell.sweep_dir / "convergence.png").is_file()
 
 
-def stage_costs(settings, seeds: int) -> tuple[int, int]:
+def stage_costs(settings: SweepSettings, seeds: int) -> tuple[int, int]:
     """Training iterations of a cell's sweep and of its evaluation (progress units)."""
     sweep = settings.calls * settings.tries * settings.iterations
     return sweep, seeds * settings.iterations
 
 
-def run_cell_sweep(cell: Cell, opts: dict, bar) -> None:
+def run_cell_sweep(cell: Cell, opts: StudyOptions, bar) -> None:
     """The cell's sweep, unless it is finished (an unfinished one resumes)."""
-    from .sweep import run_sweep
-
     if not sweep_done(cell, cell.settings.calls):
         bar.set_description(f"{cell.name}: sweep")
         run_sweep(cell.settings, cell.config)
-    bar.update(stage_costs(cell.settings, opts["seeds"])[0])
+    bar.update(stage_costs(cell.settings, opts.seeds)[0])
 
 
-def run_cell(cell: Cell, opts: dict, log_dir: Path, bar) -> None:
+def run_cell(cell: Cell, opts: StudyOptions, log_dir: Path, bar) -> None:
     """Optimum and evaluation of one cell whose sweep is done, skipping finished stages."""
-    from .evaluate import evaluate, sweep_plan
-    from .optimum import find_optimum
-
-    eval_cost = stage_costs(cell.settings, opts["seeds"])[1]
+    eval_cost = stage_costs(cell.settings, opts.seeds)[1]
 
     if not cell.optimum_file.is_file():
         bar.set_description(f"{cell.name}: optimum")
-        if opts["optimum"] == "observed":
-            optimum = best_observed(cell.sweep_dir)
+        if opts.optimum == "observed":
+            optimum = observed_optimum(cell.sweep_dir)
         else:
-            opt = find_optimum(cell.sweep_dir, resolution=opts["resolution"], progress=False)
-            optimum = opt.to_dict()
+            optimum = find_optimum(cell.sweep_dir, resolution=opts.resolution, progress=False)
         ensure_directory(cell.evaluation_dir, "evaluation directory")
-        write_json(cell.optimum_file, optimum)
-    optimum = json.loads(cell.optimum_file.read_text())
+        optimum.write(cell.optimum_file)
+    optimum = Optimum.read(cell.optimum_file)
 
     if not (cell.evaluation_dir / "evaluation.json").is_file():
         bar.set_description(f"{cell.name}: evaluation")
-        plan = sweep_plan(cell.sweep_dir, opts["resolution"], progress=False, optimum=optimum)
-        seeds = list(range(opts["seeds"]))
+        plan = sweep_plan(cell.sweep_dir, opts.resolution, progress=False, optimum=optimum)
+        seeds = list(range(opts.seeds))
         evaluate(
             plan, seeds, cell.evaluation_dir, log_dir, f"{cell.name}_evaluation", progress=False
         )
     bar.update(eval_cost)
-
-
-def best_observed(sweep_dir: Path) -> dict:
-    """The sweep's best measured configuration, in the form of ``Optimum.to_dict()``: for
-    short searches, whose surrogate is too rough to read an optimum off."""
-    best = json.loads((sweep_dir / "summary.json").read_text())["best"]
-    return {
-        "source": f"{sweep_dir} (best observed configuration {best['index']})",
-        "hparams": {k: v for k, v in best["hparams"].items() if k in best_dims(sweep_dir)},
-        "p": float(best["p"]),
-        "objective": float(best["objective"]),
-        "predicted_count": float(best["mean_count"]),
-    }
-
-
-def best_dims(sweep_dir: Path) -> set[str]:
-    space = json.loads((sweep_dir / "space.json").read_text())
-    return {d["name"] for d in space["dimensions"]}
 
 
 def cells_of(
@@ -215,7 +192,7 @@ def cells_of(
 
 
 def run_study(
-    cells: list[Cell], opts: dict, out: Path, log_dir: Path, data: str | None = None
+    cells: list[Cell], opts: StudyOptions, out: Path, log_dir: Path, data: str | None = None
 ) -> dict:
     """Every cell's stages, then the report; returns what the report wrote.
 
@@ -238,13 +215,9 @@ def run_study(
         ['evaluation.json', 'optimum.json']
         >>> shutil.rmtree(out)
     """
-    from tqdm.auto import tqdm
-
-    from .report import build_report
-
     for cell in cells:
         cell.settings, cell.config = sweep_settings(cell, opts, log_dir, data)
-    total = sum(sum(stage_costs(c.settings, opts["seeds"])) for c in cells)
+    total = sum(sum(stage_costs(c.settings, opts.seeds)) for c in cells)
     start = time.perf_counter()
     with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
         run_sweeps(cells, opts, bar)
@@ -256,26 +229,23 @@ def run_study(
         out / "study.json",
         {
             "cells": [c.name for c in cells],
-            "options": opts,
+            "options": dataclasses.asdict(opts),
             "report": str(out / "report"),
             "seconds_this_run": round(time.perf_counter() - start, 1),
         },
-    )
+    )  # for people: the study does not read it back
     return written
 
 
-def run_sweeps(cells: list[Cell], opts: dict, bar) -> None:
+def run_sweeps(cells: list[Cell], opts: StudyOptions, bar) -> None:
     """Every cell's sweep: one after the other, or ``--concurrent`` of them at once, each in
     a driver thread of its own (the training happens on the executor's workers, so the
     threads only ask, tell and write)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    concurrent = opts.get("concurrent") or 1
-    if concurrent == 1:
+    if opts.concurrent == 1:
         for cell in cells:
             run_cell_sweep(cell, opts, bar)
         return
-    with ThreadPoolExecutor(concurrent, thread_name_prefix="sweep") as pool:
+    with ThreadPoolExecutor(opts.concurrent, thread_name_prefix="sweep") as pool:
         futures = [pool.submit(run_cell_sweep, c, opts, bar) for c in cells]
         for future in futures:
             future.result()  # the first failure stops the study with its error
@@ -283,7 +253,7 @@ def run_sweeps(cells: list[Cell], opts: dict, bar) -> None:
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
-    p.add_argument("--preset", choices=list(PRESETS), default="quick", help="default: quick")
+    p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="default: quick")
     p.add_argument(
         "--models",
         nargs="+",
@@ -296,26 +266,22 @@ def build_parser() -> ArgumentParser:
         "repeatable",
     )  # fmt: skip
     p.add_argument("--sizes", type=int, nargs="+", help="default: each model's config sizes")
-    p.add_argument("--out", type=Path, default=Path("results/study"), help="study directory")
-    p.add_argument("--log-dir", type=Path, help="TensorBoard root (default <out>/lightning_logs)")
-    p.add_argument("--data", default=None, help="trajectory file (default: the built-in one)")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "study", help="study directory")
+    add_log_dir(p, None, help=f"TensorBoard root (default <out>/{LOG_DIR})")
+    add_data(p, "trajectory file (default: the built-in one)")
     p.add_argument("--seed", type=int, default=0, help="seeds every sweep")
+    p.add_argument("--calls", type=int, help="configurations per sweep")
+    add_iterations(p)
     for flag, text in [
-        ("--calls", "configurations per sweep"),
-        ("--iterations", "training steps per measurement"),
         ("--tries", "measurements per configuration"),
         ("--batch-size", "configurations trained at once"),
         ("--seeds", "evaluation seeds at the optimum"),
         ("--resolution", "grid resolution of the optimum"),
     ]:
         p.add_argument(flag, type=int, help=text)
-    p.add_argument(
-        "--executor",
-        choices=["local", "process", "ray"],
-        help="where each sweep trains its batches (rnn_capacity.sweep --executor)",
+    add_executor(
+        p, None, help="where each sweep trains its batches (rnn_capacity.sweep --executor)"
     )
-    p.add_argument("--workers", type=int, help="batches in flight per sweep (process, ray)")
-    p.add_argument("--address", help="ray: the cluster to join (auto, HOST:PORT)")
     p.add_argument(
         "--concurrent",
         type=int,
@@ -323,14 +289,14 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--optimum",
-        choices=["surrogate", "observed"],
+        choices=list(OPTIMA),
         help="evaluate at the surrogate's grid optimum (protocol.md; paper) or at the best "
         "configuration the sweep measured (quick: 10 calls make a rough surrogate)",
     )
     return p
 
 
-def resolve(args) -> tuple[list[Cell], dict]:
+def resolve(args) -> tuple[list[Cell], StudyOptions]:
     try:
         models = [resolve_model(m)[0] for m in args.models or list(MODELS)]
     except UsageError as exc:
@@ -341,10 +307,10 @@ def resolve(args) -> tuple[list[Cell], dict]:
     for h in args.sizes or []:
         if not 1 <= h <= 100_000:
             raise UsageError(f"--sizes: {h} out of range: 1..100000")
-    opts = dict(PRESETS[args.preset]) | {"seed": args.seed}
+    given = {"seed": args.seed, "executor": args.executor, "workers": args.workers}
+    given["address"] = args.address
     if args.optimum:
-        opts["optimum"] = args.optimum
-    opts |= {"executor": args.executor, "workers": args.workers, "address": args.address}
+        given["optimum"] = args.optimum
     if args.concurrent is not None:
         if not 1 <= args.concurrent <= 256:
             raise UsageError(f"--concurrent={args.concurrent} out of range: 1..256")
@@ -352,20 +318,21 @@ def resolve(args) -> tuple[list[Cell], dict]:
             raise UsageError(
                 "--concurrent needs --executor process or ray (training off the driver)"
             )
-        opts["concurrent"] = args.concurrent
+        given["concurrent"] = args.concurrent
     for name in ("calls", "iterations", "tries", "batch_size", "seeds", "resolution"):
         value = getattr(args, name)
         if value is not None:
             low = 2 if name == "resolution" else 1
             if value < low:
                 raise UsageError(f"--{name.replace('_', '-')} must be at least {low}")
-            opts[name] = value
+            given[name] = value
     if args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
-    if opts["calls"] is not None:
+    opts = dataclasses.replace(PRESETS[args.preset], **given)
+    if opts.calls is not None:
         # The optimum needs a fitted surrogate: at least one GP point after the random ones
         # (the sweep's presets draw 5 or 10 random points after x0).
-        opts["initial_points"] = max(0, min(5, opts["calls"] - 2))
+        opts = dataclasses.replace(opts, initial_points=max(0, min(5, opts.calls - 2)))
     return cells_of(models, args.sizes, args.out, spaces), opts
 
 
@@ -406,14 +373,11 @@ def main(argv=None) -> int:
         ...
         SystemExit: 2
     """
-    from .interrupt import Interrupted
-    from .measure import quiet_lightning
-
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     cells, opts = resolve(args)
     ensure_directory(args.out, "study directory")
-    log_dir = args.log_dir or args.out / "lightning_logs"
+    log_dir = args.log_dir or args.out / LOG_DIR
     try:
         with quiet_lightning():
             written = run_study(cells, opts, args.out, log_dir, args.data)

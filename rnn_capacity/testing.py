@@ -142,10 +142,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytorch_lightning as pl
 import torch
 from torch import Tensor
+from torch.utils.data import DataLoader
 
+from .cli import quiet_lightning
+from .data import TrajectoryDataModule
 from .errors import UsageError, one_line
+from .measure import make_trainer
 
 __all__ = [
     "CHECKS",
@@ -218,8 +223,6 @@ class ContractReport:
 def _init_parameters(cls) -> dict[str, inspect.Parameter]:
     """The named constructor arguments of every ``__init__`` in ``cls``'s MRO, mixins
     included (subclass first; the first default seen wins), up to the LightningModule."""
-    import pytorch_lightning as pl
-
     out: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
         if klass is pl.LightningModule:
@@ -236,8 +239,6 @@ def _init_parameters(cls) -> dict[str, inspect.Parameter]:
 def _accepts(cls, name: str) -> bool:
     """Whether ``cls(..., name=...)`` reaches an ``__init__`` that names ``name``: every
     ``__init__`` before it in the MRO names it or passes ``**kwargs`` on."""
-    import pytorch_lightning as pl
-
     for klass in cls.__mro__:
         if klass is pl.LightningModule:
             return False
@@ -397,8 +398,6 @@ def _setting_values(option, default) -> list:
 def _trajectories(ps: tuple, seeds: tuple, steps: int, width: int) -> Tensor:
     """The data module's targets for these replicas, ``steps`` long (the data's 60 points
     mirrored where more are asked), padded to ``width``: (T, K, width, 2)."""
-    from .data import TrajectoryDataModule
-
     data = TrajectoryDataModule(list(ps), seed=list(seeds), pad_to=width)
     data.setup()
     x = data.targets
@@ -439,10 +438,6 @@ class _RepeatBatch(torch.utils.data.IterableDataset):
 
 def _trainer_fit(model, targets: Tensor, steps: int):
     """A real Lightning Trainer, ``steps`` full-batch steps on ``targets``."""
-    from torch.utils.data import DataLoader
-
-    from .measure import make_trainer
-
     trainer = make_trainer(steps, accelerator="cpu")
     model.train()  # as a Trainer expects it (generate() and the checks may leave it in eval)
     loader = DataLoader(_RepeatBatch(_batch(model, targets)), batch_size=None)
@@ -538,8 +533,6 @@ def _equal_models(a, b, what: str) -> None:
 @contextmanager
 def _quiet():
     """Lightning's banners and the 'self.log without a Trainer' warning, silenced."""
-    from .measure import quiet_lightning
-
     with quiet_lightning(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", ".*self.log\\(\\)` but the `self.trainer`.*")
         warnings.filterwarnings("ignore", ".*configure_optimizers` returned `None`.*")
@@ -1248,7 +1241,7 @@ class _PytestCheck:
         self.name, self.check, self.kwargs = name, check, kwargs
 
     def __call__(self, model):
-        import pytest
+        import pytest  # only a test suite calls this: the package does not need pytest
 
         try:
             return self.check(model, **self.kwargs)
@@ -1268,7 +1261,7 @@ def parametrize_with_checks(models: Iterable, *, expected_failures: dict | None 
     marked ``xfail(strict=True)`` (a known, reported failure; a fix makes them fail as
     XPASS, so that the entry is removed).
     """
-    import pytest
+    import pytest  # only a test suite calls this: the package does not need pytest
 
     expected_failures = expected_failures or {}
     params = []

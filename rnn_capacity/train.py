@@ -15,35 +15,23 @@ import math
 import sys
 from pathlib import Path
 
-import yaml
-
+from .cli import (
+    add_accelerator,
+    add_data,
+    add_iterations,
+    add_log_dir,
+    add_model,
+    add_threshold,
+    parse_assignments,
+    quiet_lightning,
+)
 from .errors import ArgumentParser, UsageError, cli_main
-from .models import model_help, model_slug
+from .interrupt import Interrupted, InterruptGuard
+from .measure import measure_capacity
+from .models import model_slug
+from .protocol import ITERATIONS
 
-
-def parse_value(text: str):
-    """A number as Python reads it (``1e-3`` included, which YAML 1.1 leaves a string),
-    else a YAML scalar (``true``, ``null``, ...)."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return yaml.safe_load(text)
-
-
-def parse_assignments(items: list[str]) -> dict:
-    """``["lr=1e-2", "tau=5"]`` -> ``{"lr": 0.01, "tau": 5}``."""
-    out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--set {item!r}: expected NAME=VALUE, e.g. --set lr=0.01")
-        try:
-            out[name.strip()] = parse_value(text.strip())
-        except yaml.YAMLError:
-            raise UsageError(f"--set {item!r}: cannot parse the value {text!r}") from None
-    return out
+__all__ = ["build_parser", "main", "parse_assignments"]  # parse_assignments: cli.py's
 
 
 def finite_or_none(x):
@@ -53,10 +41,10 @@ def finite_or_none(x):
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m rnn_capacity.train", description=__doc__.split("\n")[0])
-    p.add_argument("--model", required=True, help=model_help())
+    add_model(p)
     p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
     p.add_argument("--num-sequences", type=int, required=True, help="p, trajectories (1..250)")
-    p.add_argument("--iterations", type=int, default=3000, help="training steps (default 3000)")
+    add_iterations(p, ITERATIONS, help=f"training steps (default {ITERATIONS})")
     p.add_argument("--seed", type=int, default=0, help="seeds the draw of data and weights")
     p.add_argument(
         "--set",
@@ -71,10 +59,10 @@ def build_parser() -> ArgumentParser:
         action="store_true",
         help="keep the initial states at their random draw (the original protocol)",
     )
-    p.add_argument("--threshold", type=float, default=0.1, help="learned if mean error < this")
-    p.add_argument("--data", default=None, help="trajectory file (.npy, or the original .pk)")
-    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
-    p.add_argument("--log-dir", default="lightning_logs", help="TensorBoard root directory")
+    add_threshold(p)
+    add_data(p)
+    add_accelerator(p)
+    add_log_dir(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--compile", action="store_true", help="torch.compile the time loop")
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
@@ -93,12 +81,8 @@ def build_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     hparams = parse_assignments(args.set)
-    from .measure import measure_capacity, quiet_lightning  # heavy imports after the checks
-
     if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
         raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
-    from .interrupt import Interrupted, InterruptGuard
-
     try:
         with quiet_lightning(), InterruptGuard() as guard, guard.interruptible():
             result = measure_capacity(

@@ -20,6 +20,7 @@ import numpy as np
 
 from rnn_capacity.errors import UsageError, one_line
 from rnn_capacity.paths import shipped
+from rnn_capacity.protocol import STEPS
 
 __all__ = [
     "DEFAULT_DATA",
@@ -42,9 +43,8 @@ __all__ = [
 DEFAULT_DATA = shipped("data") / "trajectories_250.npy"
 
 N_TRAJECTORIES = 250  # trajectories in a data set
-POINTS = 1200  # recorded points per trajectory
-SUBSAMPLE = 20  # the benchmark keeps every 20th point ...
-STEPS = POINTS // SUBSAMPLE  # ... so T = 60 time steps
+SUBSAMPLE = 20  # the benchmark keeps every 20th point of a recorded trajectory ...
+POINTS = STEPS * SUBSAMPLE  # ... of 1200 points, so T = 60 time steps (protocol.STEPS)
 RAW_SHAPE = (N_TRAJECTORIES, POINTS, 2)
 
 _PICKLE_SUFFIXES = (".pk", ".pkl")

@@ -7,8 +7,9 @@ import warnings
 
 import pytest
 
+from rnn_capacity.cli import quiet_lightning
 from rnn_capacity.data import TrajectoryDataModule
-from rnn_capacity.measure import make_trainer, quiet_lightning
+from rnn_capacity.measure import make_trainer
 from rnn_capacity.models import BUILTIN_MODELS, MODELS
 
 # Hyperparameters away from the constructor defaults, so tests see them used.

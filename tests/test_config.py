@@ -142,18 +142,19 @@ def test_every_config_records_its_paper_variant(name):
 
 
 def test_the_paper_preset_resolves_each_models_variant():
-    from rnn_capacity.sweep import build_parser, experiment, resolve_settings
+    from rnn_capacity.sweep.cli import build_parser, resolve_args
+    from rnn_capacity.sweep.journal import experiment
 
     def settings(model, *argv):
         args = ["--model", model, "--hidden-size", "60", "--preset", "paper", *argv]
-        return resolve_settings(build_parser().parse_args(args))
+        return resolve_args(build_parser().parse_args(args))
 
     gru, config = settings("gru")
     assert gru.learn_initial_state is False and gru.settings == {"teacher_forcing": "always"}
-    assert experiment(gru, config)["settings"] == {"teacher_forcing": "always"}
+    assert experiment(gru, config).settings == {"teacher_forcing": "always"}
     anti, _ = settings("antisymmetric_rnn")
     assert anti.learn_initial_state is True and anti.settings == {}
     # An explicit flag still wins over the model's variant.
     assert settings("antisymmetric_rnn", "--fixed-initial-state")[0].learn_initial_state is False
-    quick = resolve_settings(build_parser().parse_args(["--model", "gru", "--hidden-size", "8"]))
+    quick = resolve_args(build_parser().parse_args(["--model", "gru", "--hidden-size", "8"]))
     assert quick[0].settings == {}  # the quick preset trains closed loop

@@ -117,9 +117,16 @@ def sweep_dir(tmp_path_factory) -> Path:
         gp.fit(X, objective(X))
     out = tmp_path_factory.mktemp("sweep")
     (out / "surrogate.pk").write_bytes(pickle.dumps(gp))
-    space_json = {"model": "srnn", "hidden_size": 8, "dimensions": [vars(P), vars(LR)]}
-    (out / "space.json").write_text(json.dumps(space_json))
+    (out / "space.json").write_text(space_json([vars(P), vars(LR)]))
     return out
+
+
+def space_json(dims: list[dict]) -> str:
+    """A sweep's ``space.json`` over ``dims`` (srnn, H = 8), as a sweep writes it."""
+    space = {"model": "srnn", "dimensions": dims, "x0": {d["name"]: d["high"] for d in dims}}
+    space |= {"fixed": {}, "hidden_size": 8, "tries": 2, "iterations": 5}
+    space |= {"learn_initial_state": True, "threshold": 0.1, "data": None, "settings": {}}
+    return json.dumps(space | {"seed": 0})
 
 
 def test_find_optimum_on_a_synthetic_sweep(sweep_dir):
@@ -179,7 +186,7 @@ def bad_inputs(sweep_dir: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "empty" / "space.json").write_text((sweep_dir / "space.json").read_text())
     for name, dims in (("bad space", [vars(LR) | {"low": 0}]), ("no p", [vars(LR), vars(LR)])):
         (tmp / name).mkdir()
-        (tmp / name / "space.json").write_text(json.dumps({"model": "srnn", "dimensions": dims}))
+        (tmp / name / "space.json").write_text(space_json(dims))
         (tmp / name / "surrogate.pk").write_bytes((sweep_dir / "surrogate.pk").read_bytes())
     gp = str(sweep_dir / "surrogate.pk")
     return {

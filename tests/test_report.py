@@ -107,7 +107,7 @@ def test_the_report_holds_figures_table_and_trajectories(built):
         assert f"]({link})" in text
     assert "](../b/nested/hca_40/evaluation.json)" in text
     # pc_rnn_hc_a's best configuration is H=60 (more sequences learned than at 40).
-    assert result["trajectories"]["pc_rnn_hc_a"]["hidden_size"] == 60
+    assert result["trajectories"]["pc_rnn_hc_a"].hidden_size == 60
 
 
 def test_table_rows_and_best_per_model(built):
@@ -122,7 +122,7 @@ def test_table_rows_and_best_per_model(built):
     assert rows[0]["original_predicted"] == pytest.approx(33.53)
     assert rows[0]["teacher_forced_count"] and not rows[2]["teacher_forced_count"]
     assert table_rows(evaluations)[0]["ratio"] is None  # no reference, no ratio
-    assert {m: e["hidden_size"] for m, e in best_per_model(evaluations).items()} == {
+    assert {m: e.hidden_size for m, e in best_per_model(evaluations).items()} == {
         "gru": 60,
         "pc_rnn_hc_a": 60,
     }
@@ -139,7 +139,7 @@ def test_log_axis_only_when_the_esn_sizes_are_in(tmp_path):
     both = collect([tmp_path])
     scale = {}
     for name, evs, ref in [("mtrnn", mtrnn, True), ("both", both, False), ("ref", both, True)]:
-        refs = reference_rows(e["model"] for e in evs) if ref else None
+        refs = reference_rows(e.model for e in evs) if ref else None
         fig = capacity_figure(evs, refs)
         scale[name] = fig.axes[0].get_xscale()
         ticks = list(fig.axes[0].get_xticks())
@@ -152,7 +152,7 @@ def test_duplicates_keep_more_seeds_with_a_warning(tmp_path, capsys):
     write_evaluation(tmp_path / "r" / "old", "gru", 40, 16, [12, 13, 14])
     write_evaluation(tmp_path / "r" / "new", "gru", 40, 16, [15, 15, 15, 16, 16], samples=False)
     kept, warnings = deduplicate(collect([tmp_path / "r"]))
-    assert len(kept) == 1 and kept[0]["directory"].name == "new" and len(warnings) == 1
+    assert len(kept) == 1 and kept[0].directory.name == "new" and len(warnings) == 1
     # A directory given twice (or inside another given one) is the same evaluation, no warning.
     assert len(collect([tmp_path / "r", tmp_path / "r" / "old"])) == 2
     assert main([str(tmp_path / "r"), "--out", str(tmp_path / "out"), "--no-reference"]) == 0

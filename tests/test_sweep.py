@@ -17,9 +17,10 @@ import pytest
 from skopt.learning import GaussianProcessRegressor
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from rnn_capacity import sweep
 from rnn_capacity.config import load_search_config
-from rnn_capacity.sweep import build_parser, derive_seed, main, resolve_settings
+from rnn_capacity.sweep import batch, journal, loop
+from rnn_capacity.sweep.batch import derive_seed
+from rnn_capacity.sweep.cli import build_parser, main, resolve_args
 
 # trnn at H=8 for 3 iterations: a configuration costs ~0.1 s, the GP proposals ~0.3 s.
 TINY = ["--model", "trnn", "--hidden-size", "8", "--iterations", "3", "--initial-points", "1"]
@@ -133,7 +134,7 @@ def test_an_interrupted_sweep_resumes_to_the_requested_total(tmp_path, capsys):
 
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, capsys, monkeypatch):
-    real, calls = sweep.measure_ensemble, []
+    real, calls = batch.measure_ensemble, []
 
     def measure_then_ctrl_c(*a, **kw):  # Ctrl-C while the second configuration trains
         calls.append(1)
@@ -142,13 +143,13 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path, capsys, monkeypat
             time.sleep(1)  # the handler raises here, as it would inside training
         return real(*a, **kw)
 
-    monkeypatch.setattr(sweep, "measure_ensemble", measure_then_ctrl_c)
+    monkeypatch.setattr(batch, "measure_ensemble", measure_then_ctrl_c)
     assert main(args(tmp_path, "--calls", "4")) == 130
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("interrupted: SIGINT received; 1 of 4 configurations are recorded")
     assert err.endswith("--calls 4 --resume")
     assert len(records(tmp_path)) == 1
-    monkeypatch.setattr(sweep, "measure_ensemble", real)
+    monkeypatch.setattr(batch, "measure_ensemble", real)
     assert main(args(tmp_path, "--calls", "4", "--resume")) == 0
     assert_each_once(tmp_path, 4)
 
@@ -286,7 +287,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, message):
 
 def test_presets_and_explicit_flags():
     def settings(*argv):
-        return resolve_settings(build_parser().parse_args(["--hidden-size", "60", *argv]))[0]
+        return resolve_args(build_parser().parse_args(["--hidden-size", "60", *argv]))[0]
 
     paper = settings("--model", "pc_rnn_hc_a", "--preset", "paper")
     assert (paper.calls, paper.tries, paper.iterations, paper.batch_size) == (300, 2, 3000, 1)
@@ -383,7 +384,7 @@ def test_a_full_disk_while_plotting_is_one_warning(finished, tmp_path, monkeypat
     def full(*a, **k):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sweep, "save_plots", full)
+    monkeypatch.setattr(loop, "save_plots", full)
     assert main(args(root, "--calls", "5", "--resume")) == 0
     err = capsys.readouterr().err
     assert "warning: plots not written ([Errno 28] No space left on device)" in err
@@ -395,12 +396,12 @@ def test_a_full_disk_while_recording_is_one_line(finished, tmp_path, monkeypatch
     root = copy_of(finished, tmp_path)
     before = (root / "out" / "evaluations.jsonl").read_text()
 
-    def full(path, batch):
+    def full(path, lines):
         with path.open("a") as f:  # half a line reaches the disk, then it is full
-            f.write(json.dumps(batch[0])[:20])
+            f.write(lines[0][:20])
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(sweep, "append_records", full)
+    monkeypatch.setattr(journal, "append_lines", full)
     assert main(args(root, "--calls", "5", "--resume")) == 1
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("error")]

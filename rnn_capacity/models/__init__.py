@@ -24,7 +24,9 @@ from .predictive_coding import (
     PredictiveCodingModule,
 )
 from .registry import (
+    BUILTIN_MODELS,
     ENTRY_POINT_GROUP,
+    MODELS,
     SPACE_HELP,
     ModelRegistry,
     is_model_name,
@@ -33,29 +35,8 @@ from .registry import (
     resolve_model,
 )
 
-#: The fourteen built-in models, name -> LightningModule class.
-BUILTIN_MODELS: dict[str, type[CapacityModule]] = {
-    "srnn": SRNN,
-    "trnn": TRNN,
-    "mtrnn": MTRNN,
-    "lstm": LSTM,
-    "gru": GRU,
-    "ugrnn": UGRNN,
-    "antisymmetric_rnn": AntisymmetricRNN,
-    "esn": ESN,
-    "pc_rnn_v": PCRNNV,
-    "pc_rnn_gc": PCRNNGC,
-    "pc_rnn_hc_a": PCRNNHCA,
-    "pc_rnn_hc_m": PCRNNHCM,
-    "pc_rnn_gc_hc_a": PCRNNGCHCA,
-    "pc_rnn_gc_hc_m": PCRNNGCHCM,
-}
-#: name -> LightningModule class: the built-in models, then the installed plug-ins (found
-#: on first use, imported when used). The single list used by the CLI, the sweep and the
-#: tests; :func:`resolve_model` is the single way from a name (or import path) to a class.
-MODELS = ModelRegistry(BUILTIN_MODELS)
-
 __all__ = ["BUILTIN_MODELS", "ENTRY_POINT_GROUP", "MODELS", "CapacityModule"]
 __all__ += ["PredictiveCodingModule", "SPACE_HELP", "is_model_name", "model_help", "model_slug"]
-__all__ += ["resolve_model"]
-__all__ += [cls.__name__ for cls in BUILTIN_MODELS.values()]
+__all__ += ["ModelRegistry", "resolve_model"]
+__all__ += ["AntisymmetricRNN", "ESN", "GRU", "LSTM", "MTRNN", "SRNN", "TRNN", "UGRNN"]
+__all__ += ["PCRNNGC", "PCRNNGCHCA", "PCRNNGCHCM", "PCRNNHCA", "PCRNNHCM", "PCRNNV"]

@@ -31,6 +31,7 @@ sequences are masked out of its loss, so they receive no gradient and stay zero.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -40,11 +41,21 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import UsageError
+from ..files import atomic_file
 from ..layout import padding_mask
-from .options import LR, MAX_HIDDEN, Option, check_count, check_num_sequences, validate_options
+from ..protocol import STEPS
+from .options import (
+    LR,
+    MAX_HIDDEN,
+    Option,
+    check_count,
+    check_num_sequences,
+    declared_options,
+    validate_options,
+)
 
 OUTPUT_SIZE = 2
-NUM_STEPS = 60
+NUM_STEPS = STEPS  # T, the protocol's (rnn_capacity.protocol)
 
 
 def per_replica(value, k: int, name: str) -> list:
@@ -119,6 +130,10 @@ class CapacityModule(pl.LightningModule):
     #: closed-form read-out): they count as trainable parameters.
     fitted: tuple[str, ...] = ()
     per_sequence: dict[str, int] = {}
+    #: Run the time loop through the class's hand-written BPTT (:meth:`bptt_loop`,
+    #: models/bptt.py) instead of autograd's record-and-replay; set per class where it
+    #: pays (bench/step_cost.py), and per instance to compare (``False``: eager autograd).
+    hand_written_bptt: bool = False
     #: This class's own options (hyperparameters and settings); see models/options.py.
     OPTIONS: tuple[Option, ...] = (LR,)
     #: Constructor arguments that are not model options.
@@ -196,8 +211,6 @@ class CapacityModule(pl.LightningModule):
     def options(cls) -> dict[str, Option]:
         """This model's options by name (its own first): the one declaration that the
         constructor, ``measure_capacity``, ``--set`` and the search spaces check against."""
-        from .options import declared_options
-
         return declared_options(cls)
 
     def replica(self, k: int) -> CapacityModule:
@@ -255,10 +268,6 @@ class CapacityModule(pl.LightningModule):
         """Write a checkpoint that ``type(self).load_from_checkpoint(path)`` reloads (the
         Lightning format: state dict and hyperparameters), atomically. A Trainer's own
         ``trainer.save_checkpoint`` writes the same kind of file."""
-        import os
-        from pathlib import Path
-
-        path = Path(path)
         checkpoint = {
             "state_dict": self.state_dict(),
             self.CHECKPOINT_HYPER_PARAMS_KEY: dict(self.hparams),
@@ -266,13 +275,8 @@ class CapacityModule(pl.LightningModule):
             "epoch": 0,
             "global_step": 0,
         }
-        tmp = path.with_name(f".{path.name}.tmp")
-        try:
-            torch.save(checkpoint, tmp)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_file(path) as f:
+            torch.save(checkpoint, f)
 
     # -- what a model provides ------------------------------------------------------
     def init_state(self, g: torch.Generator, p: int) -> dict[str, Tensor]:
@@ -299,6 +303,14 @@ class CapacityModule(pl.LightningModule):
     def features(self, state) -> Tensor:
         """φ(state) as the update and the read-out see it (default ``tanh(h)``)."""
         return torch.tanh(state)
+
+    def bptt_loop(self, w: SimpleNamespace, state) -> Tensor:
+        """The features of steps 1..T, (K, T, P, ·), from the hand-written BPTT of this
+        class's recurrence (models/bptt.py): what the eager loop of :meth:`step` and
+        :meth:`features` computes, with its own backward. Used when
+        ``hand_written_bptt`` is set and the class overrides none of the methods the
+        recurrence is made of (:func:`bptt_applies`)."""
+        raise NotImplementedError
 
     def read_out(self, w: SimpleNamespace, f: Tensor) -> Tensor:
         r""":math:`\hat x_t = W_o\, \varphi(h_t) + b_o` on features (K, N, H) -> (K, N, 2)."""
@@ -327,6 +339,8 @@ class CapacityModule(pl.LightningModule):
         """
         w = self.prepare(self.weights())
         state = self.start(w)
+        if self.hand_written_bptt and bptt_applies(type(self)):
+            return self.read_out_steps(w, self.bptt_loop(w, state))
         f = self.features(state)
         fs = []
         for _ in range(self.num_steps):  # update, then read out
@@ -335,10 +349,11 @@ class CapacityModule(pl.LightningModule):
             fs.append(f)
         return self.read_out_steps(w, fs)
 
-    def read_out_steps(self, w: SimpleNamespace, fs: list[Tensor]) -> Tensor:
-        """Read out the features of T steps, each (K, P, ·), at once -> (T, K, P, 2)."""
+    def read_out_steps(self, w: SimpleNamespace, fs: list[Tensor] | Tensor) -> Tensor:
+        """Read out the features of T steps, each (K, P, ·) (or all of them, (K, T, P, ·)),
+        at once -> (T, K, P, 2)."""
         # One batched product for all steps instead of T small ones.
-        f = torch.stack(fs, dim=1)  # (K, T, P, ·)
+        f = fs if isinstance(fs, Tensor) else torch.stack(fs, dim=1)  # (K, T, P, ·)
         k, t, p, _ = f.shape
         x = self.read_out(w, f.reshape(k, t * p, -1))  # (K, T*P, 2)
         return x.view(k, t, p, OUTPUT_SIZE).transpose(0, 1)  # (T, K, P, 2)
@@ -395,6 +410,26 @@ class CapacityModule(pl.LightningModule):
             groups.setdefault(lr, []).extend(t for t in rep.values() if t.requires_grad)
         # fused: one kernel for all tensors instead of ~10 ops per tensor (K × 6 of them).
         return torch.optim.Adam([{"params": ps, "lr": lr} for lr, ps in groups.items()], fused=True)
+
+
+#: The methods a recurrence is made of: a class's :meth:`~CapacityModule.bptt_loop` holds
+#: for a subclass only if the subclass overrides none of them.
+RECURRENCE = ("start", "step", "features", "prior", "drive")
+
+
+@functools.cache
+def bptt_applies(cls: type) -> bool:
+    """Whether ``cls``'s :meth:`~CapacityModule.bptt_loop` computes its recurrence: the
+    class that defines it is (a subclass of) the one that defines each of
+    :data:`RECURRENCE`. A subclass that changes the step falls back to autograd."""
+    owner = next((c for c in cls.__mro__ if "bptt_loop" in vars(c)), CapacityModule)
+    if owner is CapacityModule:
+        return False
+    for name in RECURRENCE:
+        defined = next((c for c in cls.__mro__ if name in vars(c)), None)
+        if defined is not None and not issubclass(owner, defined):
+            return False
+    return True
 
 
 def pad(t: Tensor, axis: int, size: int) -> Tensor:

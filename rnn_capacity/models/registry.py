@@ -28,10 +28,17 @@ from collections.abc import Iterator, Mapping
 from importlib import metadata
 
 from ..errors import UsageError, one_line
+from .antisymmetric import AntisymmetricRNN
 from .base import CapacityModule
+from .classic import MTRNN, SRNN, TRNN
+from .esn import ESN
+from .gated import GRU, LSTM, UGRNN
+from .predictive_coding import PCRNNGC, PCRNNGCHCA, PCRNNGCHCM, PCRNNHCA, PCRNNHCM, PCRNNV
 
 __all__ = [
+    "BUILTIN_MODELS",
     "ENTRY_POINT_GROUP",
+    "MODELS",
     "SPACE_HELP",
     "ModelRegistry",
     "is_model_name",
@@ -136,10 +143,27 @@ class ModelRegistry(Mapping):
         return f"ModelRegistry({', '.join(self)})"
 
 
-def _registry() -> ModelRegistry:
-    from . import MODELS
-
-    return MODELS
+#: The fourteen built-in models, name -> LightningModule class.
+BUILTIN_MODELS: dict[str, type[CapacityModule]] = {
+    "srnn": SRNN,
+    "trnn": TRNN,
+    "mtrnn": MTRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "ugrnn": UGRNN,
+    "antisymmetric_rnn": AntisymmetricRNN,
+    "esn": ESN,
+    "pc_rnn_v": PCRNNV,
+    "pc_rnn_gc": PCRNNGC,
+    "pc_rnn_hc_a": PCRNNHCA,
+    "pc_rnn_hc_m": PCRNNHCM,
+    "pc_rnn_gc_hc_a": PCRNNGCHCA,
+    "pc_rnn_gc_hc_m": PCRNNGCHCM,
+}
+#: name -> LightningModule class: the built-in models, then the installed plug-ins (found
+#: on first use, imported when used). The single list used by the CLI, the sweep and the
+#: tests; :func:`resolve_model` is the single way from a name (or import path) to a class.
+MODELS = ModelRegistry(BUILTIN_MODELS)
 
 
 def resolve_model(name: str) -> tuple[str, type[CapacityModule]]:
@@ -151,7 +175,7 @@ def resolve_model(name: str) -> tuple[str, type[CapacityModule]]:
     plug-in's import path is its entry point's name), else the import path itself.
     An import path is imported, which runs the module's code.
     """
-    registry = _registry()
+    registry = MODELS
     if not isinstance(name, str):
         raise UsageError(f"a model name must be a string, got {name!r}")
     if name in registry:
@@ -189,7 +213,7 @@ def resolve_model(name: str) -> tuple[str, type[CapacityModule]]:
 def is_model_name(name: object) -> bool:
     """A registered model or a well-formed import path, checked without importing
     anything (the report reads results; it runs no model code)."""
-    return isinstance(name, str) and (name in _registry() or bool(IMPORT_PATH.fullmatch(name)))
+    return isinstance(name, str) and (name in MODELS or bool(IMPORT_PATH.fullmatch(name)))
 
 
 def model_slug(name: str) -> str:
@@ -210,7 +234,7 @@ SPACE_HELP = (
 def model_help(what: str = "the model") -> str:
     """The help text of the commands' ``--model``: every registered name, and the rest."""
     return (
-        f"{what}: one of {', '.join(_registry())} (built-in, then installed plug-ins: entry "
+        f"{what}: one of {', '.join(MODELS)} (built-in, then installed plug-ins: entry "
         f"points {ENTRY_POINT_GROUP}), or a plug-in's import path module:Class, e.g. "
         "mypkg.cells:MyRNN, importable from PYTHONPATH. Loading a plug-in imports its module, "
         "which runs its code"

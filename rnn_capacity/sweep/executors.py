@@ -27,6 +27,7 @@ lie for every pending point (``cl_min``), so that workers do not train the same 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -35,7 +36,12 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
-EXECUTORS = ("local", "process", "ray")
+import torch
+
+from ..protocol import EXECUTORS
+from .batch import failed_records, train_batch
+from .settings import require_ray
+
 _RAY_INIT = threading.Lock()
 
 
@@ -47,46 +53,6 @@ class Task:
     start: int
     attempts: int = 0
     future: Future | None = field(default=None, repr=False)
-
-
-def train_batch(points, start, settings, config):
-    """Train one batch (in a worker, or in the driver); returns (records, best models)."""
-    from contextlib import nullcontext
-
-    from .measure import quiet_lightning
-    from .sweep import evaluate
-
-    class NoGuard:  # the driver alone handles Ctrl-C and SIGTERM
-        def interruptible(self):
-            return nullcontext()
-
-    with quiet_lightning():
-        return evaluate(points, start, settings, config, NoGuard())
-
-
-def failed_records(task: Task, settings, config, error: str) -> list[dict]:
-    """What a batch that could not be trained is recorded as: count 0 for every try."""
-    records = []
-    for i, x in enumerate(task.points):
-        p = int(dict(zip(config.names, x, strict=True))["p"])
-        values = {k: v for k, v in zip(config.names, x, strict=True) if k != "p"}
-        records.append(
-            {
-                "index": task.start + i,
-                "x": x,
-                "p": p,
-                "hparams": values | config.fixed | (settings.settings or {}),
-                "seeds": [],
-                "counts": [0] * settings.tries,
-                "mean_count": 0.0,
-                "objective": float(p),
-                "final_losses": [None] * settings.tries,
-                "seconds": 0.0,
-                "ensemble": 0,
-                "failed": error,
-            }
-        )
-    return records
 
 
 class LocalExecutor:
@@ -124,8 +90,6 @@ class LocalExecutor:
 
 
 def _worker_init(threads: int) -> None:
-    import torch
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     torch.set_num_threads(threads)
 
@@ -195,7 +159,9 @@ class ProcessExecutor(InFlight):
             for task, why in retry:
                 task.attempts += 1
                 if task.attempts > self.retries:
-                    records = failed_records(task, self.settings, self.config, why)
+                    records = failed_records(
+                        task.points, task.start, self.settings, self.config, why
+                    )
                     out.append((task, (records, {})))
                 else:
                     self.submit(task)
@@ -215,8 +181,6 @@ class RayExecutor(InFlight):
     """Batches as Ray tasks on a Ray cluster (Ray Core; Tune has no skopt searcher)."""
 
     def __init__(self, settings, config, workers: int | None, address: str | None) -> None:
-        import dataclasses
-
         ray = require_ray()
         with _RAY_INIT:  # concurrent sweeps of a study share one connection
             if not ray.is_initialized():
@@ -253,26 +217,23 @@ class RayExecutor(InFlight):
                     self.ray.exceptions.NodeDiedError,
                     self.ray.exceptions.OutOfMemoryError) as exc:  # fmt: skip
                 why = f"worker lost after retries ({type(exc).__name__})"
-                out.append((task, (failed_records(task, self.settings, self.config, why), {})))
+                out.append(
+                    (
+                        task,
+                        (
+                            failed_records(
+                                task.points, task.start, self.settings, self.config, why
+                            ),
+                            {},
+                        ),
+                    )
+                )
         return out
 
     def shutdown(self) -> None:
         for task in self.pending:
             self.ray.cancel(task.future, force=True)
         self.pending.clear()
-
-
-def require_ray():
-    """Ray, or a one-line hint on how to get it."""
-    try:
-        import ray
-    except ImportError:
-        from .errors import UsageError
-
-        raise UsageError(
-            '--executor ray needs Ray: pip install "rnn_capacity[ray]" (or: pip install ray)'
-        ) from None
-    return ray
 
 
 def make_executor(settings, config):

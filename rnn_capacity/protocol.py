@@ -1,0 +1,115 @@
+"""The protocol's constants and every run option's default: their one home.
+
+``train``, ``sweep``, ``evaluate``, ``study`` and the library functions
+(:func:`~rnn_capacity.measure.measure_capacity`, ...) take their defaults from here, and
+the presets of the sweep and the study are data here (:data:`SWEEP_PRESETS`,
+:data:`STUDY_PRESETS`). The protocol itself is ``../shared/docs/protocol.md``: p of the
+250 trajectories, T = 60 steps each, 3000 Adam iterations, a sequence learned when its
+mean error is below 0.1, two tries per configuration.
+
+This module imports nothing of the package (every layer may read it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+#: T, the time steps of a trajectory (the data keep every 20th of 1200 points).
+STEPS = 60
+#: Training iterations of one measurement.
+ITERATIONS = 3000
+#: A sequence is learned when its mean Euclidean error over time is below this.
+THRESHOLD = 0.1
+#: Measurements per configuration in a search.
+TRIES = 2
+#: Seeds of an evaluation at an optimum.
+EVALUATION_SEEDS = 10
+#: Grid points per dimension when the optimum is read off a surrogate.
+RESOLUTION = 50
+#: Seeds of an evaluation trained at once, as one ensemble.
+MAX_ENSEMBLE = 16
+
+#: TensorBoard's root directory (Lightning's own default).
+LOG_DIR = Path("lightning_logs")
+#: Where the commands write their results by default.
+RESULTS_DIR = Path("results")
+
+#: The ``--accelerator`` choices of the command lines; the library functions also take
+#: Lightning's ``"cuda"`` and ``"mps"`` (:data:`ACCELERATORS`).
+CLI_ACCELERATORS = ("auto", "cpu", "gpu")
+ACCELERATORS = (*CLI_ACCELERATORS, "cuda", "mps")
+DEFAULT_ACCELERATOR = "auto"
+#: Where a sweep trains its batches (``rnn_capacity.sweep.executors``).
+EXECUTORS = ("local", "process", "ray")
+DEFAULT_EXECUTOR = "local"
+#: Which optimum a study evaluates: the surrogate's grid optimum, or the best observed.
+OPTIMA = ("surrogate", "observed")
+
+
+@dataclass(frozen=True)
+class SweepPreset:
+    """A sweep's run options, before explicit flags override them."""
+
+    calls: int | None  # None: the search space's own count (300; the ESN 500)
+    tries: int
+    iterations: int
+    batch_size: int  # configurations asked at once (constant liar), trained as one ensemble
+    initial_points: int  # random configurations after x0 before the GP leads
+    learn_initial_state: bool | None  # None: the model's reproducing variant (``paper:``)
+    batch_tries: bool  # the tries of a batch trained as one ensemble
+    variant: bool  # apply the search space's ``paper:`` variant (settings, initial states)
+
+
+#: ``paper`` is protocol.md exactly; ``quick``, the default, takes ~3 minutes for
+#: pc_rnn_hc_a at H=60 on 2 CPU cores (fewer iterations learn nothing on the built-in
+#: data, so the search would only see p).
+SWEEP_PRESETS: dict[str, SweepPreset] = {
+    "paper": SweepPreset(
+        calls=None, tries=TRIES, iterations=ITERATIONS, batch_size=1, initial_points=10,
+        learn_initial_state=None, batch_tries=True, variant=True,
+    ),
+    "quick": SweepPreset(
+        calls=16, tries=TRIES, iterations=800, batch_size=4, initial_points=5,
+        learn_initial_state=True, batch_tries=True, variant=False,
+    ),
+}  # fmt: skip
+DEFAULT_PRESET = "quick"
+
+
+@dataclass(frozen=True)
+class StudyOptions:
+    """Everything a study runs with besides its cells: a preset, then explicit flags.
+
+    ``calls``, ``iterations``, ``tries``, ``batch_size``, ``initial_points``: None takes
+    the sweep preset's; ``executor``, ``workers``, ``address``: None the sweep's default.
+    """
+
+    sweep_preset: str
+    calls: int | None
+    iterations: int | None
+    seeds: int  # evaluation seeds at the optimum
+    resolution: int  # grid of the optimum
+    optimum: str  # one of OPTIMA
+    seed: int = 0
+    tries: int | None = None
+    batch_size: int | None = None
+    initial_points: int | None = None
+    executor: str | None = None
+    workers: int | None = None
+    address: str | None = None
+    concurrent: int = 1  # sweeps at once
+
+
+#: ``paper`` is protocol.md (each model's ``paper`` sweep, 10 seeds, the res-50 grid);
+#: ``quick`` a demonstration: 10 calls of 800 iterations, the best observed configuration.
+STUDY_PRESETS: dict[str, StudyOptions] = {
+    "paper": StudyOptions(
+        sweep_preset="paper", calls=None, iterations=None, seeds=EVALUATION_SEEDS,
+        resolution=RESOLUTION, optimum="surrogate",
+    ),
+    "quick": StudyOptions(
+        sweep_preset="quick", calls=10, iterations=800, seeds=3, resolution=25,
+        optimum="observed",
+    ),
+}  # fmt: skip

@@ -1,0 +1,146 @@
+"""``python -m rnn_capacity.sweep``: Bayesian search of one model's capacity at one size.
+
+The command line of :mod:`rnn_capacity.sweep` (see there): flags to typed settings
+(:func:`~rnn_capacity.sweep.settings.resolve_settings`), the search
+(:func:`~rnn_capacity.sweep.loop.run_sweep`), one line of result; Ctrl-C and a full disk
+each end with one line that says how to resume.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from ..cli import (
+    add_accelerator,
+    add_data,
+    add_executor,
+    add_initial_state,
+    add_iterations,
+    add_log_dir,
+    add_model,
+    add_space,
+    add_threshold,
+    quiet_lightning,
+)
+from ..config import SearchConfig
+from ..errors import ArgumentParser, cli_main, one_line
+from ..interrupt import Interrupted
+from ..protocol import DEFAULT_PRESET
+from .loop import run_sweep
+from .settings import PRESETS, SweepSettings, resolve_settings
+
+__all__ = ["PROG", "build_parser", "main", "resolve_args"]
+
+PROG = "python -m rnn_capacity.sweep"
+
+
+def build_parser() -> ArgumentParser:
+    presets = "; ".join(
+        f"{name}: "
+        + ", ".join(f"{k}={'config' if v is None else v}" for k, v in asdict(preset).items())
+        for name, preset in PRESETS.items()
+    )
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0], epilog=f"presets: {presets}")
+    add_model(p)
+    add_space(p)
+    p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
+    p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="default: quick")
+    # Unset flags stay None, so that the preset fills them in.
+    for flag, text in [
+        ("--calls", "configurations in all (paper: the config's calls)"),
+        ("--tries", "measurements per configuration"),
+        ("--batch-size", "configurations asked at once and trained as one ensemble"),
+        ("--initial-points", "random configurations after x0 before the GP leads"),
+    ]:
+        p.add_argument(flag, type=int, help=text)
+    add_iterations(p)
+    add_initial_state(
+        p,
+        fixed="keep the initial states at their random draw (the original protocol; paper)",
+        learn="train the initial states with the weights (quick)",
+    )
+    tries = p.add_mutually_exclusive_group()
+    tries.add_argument(
+        "--sequential-tries",
+        dest="batch_tries",
+        action="store_false",
+        help="train each try on its own Trainer, as the original code did",
+    )
+    tries.add_argument(
+        "--batched-tries",
+        dest="batch_tries",
+        action="store_true",
+        help="train the tries of a batch as one ensemble (both presets)",
+    )
+    p.set_defaults(batch_tries=None)
+    p.add_argument("--seed", type=int, default=0, help="seeds the search and every measurement")
+    add_threshold(p)
+    p.add_argument("--out", type=Path, help="output directory (default results/<model>_<H>)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out")
+    add_log_dir(p)
+    add_data(p)
+    add_accelerator(p)
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the time loop (p padded to multiples of 16 to reuse graphs)",
+    )
+    add_executor(p)
+    return p
+
+
+def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
+    """The settings the parsed flags ask for (:func:`resolve_settings`)."""
+    return resolve_settings(
+        args.model,
+        args.hidden_size,
+        preset=args.preset,
+        space=args.space,
+        calls=args.calls,
+        tries=args.tries,
+        iterations=args.iterations,
+        batch_size=args.batch_size,
+        initial_points=args.initial_points,
+        learn_initial_state=args.learn_initial_state,
+        batch_tries=args.batch_tries,
+        seed=args.seed,
+        threshold=args.threshold,
+        out=args.out,
+        resume=args.resume,
+        log_dir=args.log_dir,
+        data=args.data,
+        accelerator=args.accelerator,
+        compile=args.compile,
+        executor=args.executor,
+        workers=args.workers,
+        address=args.address,
+    )
+
+
+@cli_main
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    settings, config = resolve_args(build_parser().parse_args(argv))
+    try:
+        with quiet_lightning():
+            summary = run_sweep(settings, config)
+    except Interrupted as exc:
+        again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
+        sys.stderr.write(f"interrupted: {exc}; resume with: {again}\n")
+        return 143 if "SIGTERM" in str(exc) else 130
+    except OSError as exc:  # a full disk, say: what is recorded stays readable
+        sys.stderr.write(
+            f"error: cannot write in {settings.out} ({one_line(exc)}); the configurations "
+            f"finished before are recorded: free space, then resume with --resume\n"
+        )
+        return 1
+    best = summary.best
+    print(
+        f"{settings.model} H={settings.hidden_size}: best objective {summary.best_objective:g} "
+        f"(p={best.p}, mean count {best.mean_count:g}, configuration {best.index}) "
+        f"after {summary.calls_done} configurations; results in {settings.out}"
+    )
+    return 0

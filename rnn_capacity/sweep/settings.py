@@ -1,0 +1,188 @@
+"""A sweep's settings: a preset under explicit values, checked, as one typed object.
+
+:func:`resolve_settings` is the one way to them, from typed arguments: the command line
+(:mod:`rnn_capacity.sweep.cli`) and the study call it alike. The presets and defaults are
+data in :mod:`rnn_capacity.protocol`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..config import SearchConfig, load_search_config
+from ..data import load_trajectories
+from ..errors import UsageError
+from ..measure import MAX_ITERATIONS, validate_run
+from ..models import model_slug, resolve_model
+from ..models.options import MAX_HIDDEN
+from ..protocol import (
+    DEFAULT_ACCELERATOR,
+    DEFAULT_EXECUTOR,
+    DEFAULT_PRESET,
+    EXECUTORS,
+    LOG_DIR,
+    RESULTS_DIR,
+    THRESHOLD,
+    SweepPreset,
+)
+from ..protocol import SWEEP_PRESETS as PRESETS
+
+__all__ = ["PRESETS", "SweepSettings", "require_ray", "resolve_settings"]
+
+
+@dataclass
+class SweepSettings:
+    """Everything a sweep needs besides its search space."""
+
+    model: str
+    hidden_size: int
+    calls: int
+    tries: int
+    iterations: int
+    batch_size: int
+    initial_points: int
+    learn_initial_state: bool
+    out: Path
+    log_dir: Path
+    seed: int = 0
+    threshold: float = THRESHOLD
+    accelerator: str = DEFAULT_ACCELERATOR
+    data: str | None = None
+    resume: bool = False
+    batch_tries: bool = True  # False: every try is its own Trainer, as in the original
+    compile: bool = False
+    settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
+    executor: str = DEFAULT_EXECUTOR  # or "process", "ray" (rnn_capacity.sweep.executors)
+    workers: int | None = 1  # ray: None = the cluster's CPUs
+    address: str | None = None  # ray: "auto", "HOST:PORT" or None (a local cluster)
+
+    @property
+    def group(self) -> str:
+        """The TensorBoard group of this sweep's runs: the output directory's name."""
+        return self.out.resolve().name
+
+
+#: The run options a preset gives and an explicit value overrides.
+PRESET_OPTIONS = tuple(f.name for f in fields(SweepPreset) if f.name != "variant")
+RANGES = {
+    "calls": (1, 10**6),
+    "tries": (1, 1000),
+    "iterations": (1, MAX_ITERATIONS),
+    "batch_size": (1, 1000),
+    "initial_points": (0, 10**6),
+    "hidden_size": (1, MAX_HIDDEN),
+    "seed": (0, 2**63 - 1),
+}
+
+
+def resolve_settings(
+    model: str,
+    hidden_size: int,
+    *,
+    preset: str = DEFAULT_PRESET,
+    space: Path | None = None,
+    calls: int | None = None,
+    tries: int | None = None,
+    iterations: int | None = None,
+    batch_size: int | None = None,
+    initial_points: int | None = None,
+    learn_initial_state: bool | None = None,
+    batch_tries: bool | None = None,
+    seed: int = 0,
+    threshold: float = THRESHOLD,
+    out: Path | None = None,
+    resume: bool = False,
+    log_dir: Path = LOG_DIR,
+    data: str | None = None,
+    accelerator: str = DEFAULT_ACCELERATOR,
+    compile: bool = False,
+    executor: str = DEFAULT_EXECUTOR,
+    workers: int | None = None,
+    address: str | None = None,
+) -> tuple[SweepSettings, SearchConfig]:
+    """The settings of a sweep of ``model`` at ``hidden_size`` and its search space:
+    ``preset``'s run options under the ones given (None: the preset's), every value
+    checked (a :class:`UsageError` naming its flag) before anything is written.
+
+    ``out`` defaults to ``results/<model>_<H>``; ``workers`` to 1 (the cluster's CPUs
+    with ``executor="ray"``); ``space`` to the model's search space.
+    """
+    if preset not in PRESETS:
+        raise UsageError(f"--preset {preset!r}: one of {', '.join(PRESETS)}")
+    model, _ = resolve_model(model)
+    config = load_search_config(model, space=space)
+    if "p" not in config.names:
+        raise UsageError(f"{config.path}: the space needs the dimension p")
+    given = {
+        "calls": calls,
+        "tries": tries,
+        "iterations": iterations,
+        "batch_size": batch_size,
+        "initial_points": initial_points,
+        "learn_initial_state": learn_initial_state,
+        "batch_tries": batch_tries,
+    }
+    chosen = {k: given[k] if given[k] is not None else getattr(PRESETS[preset], k)
+              for k in PRESET_OPTIONS}  # fmt: skip
+    if chosen["calls"] is None:  # paper: the protocol's count for this model
+        chosen["calls"] = config.calls
+    protocol = {}
+    if PRESETS[preset].variant:  # the variant that reproduces the original for this model
+        if chosen["learn_initial_state"] is None:
+            chosen["learn_initial_state"] = config.paper.learn_initial_state
+        protocol = dict(config.paper.settings)
+    elif chosen["learn_initial_state"] is None:
+        chosen["learn_initial_state"] = True
+    for name, (low, high) in RANGES.items():
+        value = chosen.get(name, {"hidden_size": hidden_size, "seed": seed}.get(name))
+        if not low <= value <= high:
+            flag = f"--{name.replace('_', '-')}"
+            raise UsageError(f"{flag}={value} out of range: {low}..{high}")
+    if not 0 < threshold < math.inf:
+        raise UsageError(f"--threshold must be positive and finite, got {threshold}")
+    validate_run([], accelerator)  # the one accelerator check, before anything is written
+    if data is not None:
+        load_trajectories(data)  # a bad file fails now, before anything is written
+    if executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor!r}: one of {', '.join(EXECUTORS)}")
+    if workers is None:
+        workers = None if executor == "ray" else 1
+    if executor == "local" and workers != 1:
+        raise UsageError("--workers needs --executor process or ray")
+    if workers is not None and not 1 <= workers <= 4096:
+        raise UsageError(f"--workers={workers} out of range: 1..4096")
+    if address is not None and executor != "ray":
+        raise UsageError("--address needs --executor ray")
+    if executor == "ray":
+        require_ray()
+    settings = SweepSettings(
+        model=model,
+        hidden_size=hidden_size,
+        out=out or RESULTS_DIR / f"{model_slug(model)}_{hidden_size}",
+        log_dir=log_dir,
+        seed=seed,
+        threshold=threshold,
+        accelerator=accelerator,
+        data=data,
+        resume=resume,
+        compile=compile,
+        settings=protocol,
+        executor=executor,
+        workers=workers,
+        address=address,
+        **chosen,
+    )
+    return settings, config
+
+
+def require_ray():
+    """Ray, or a one-line hint on how to get it."""
+    try:
+        import ray  # optional: the ray extra
+    except ImportError:
+        raise UsageError(
+            '--executor ray needs Ray: pip install "rnn_capacity[ray]" (or: pip install ray)'
+        ) from None
+    return ray
