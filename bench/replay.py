@@ -200,11 +200,13 @@ def table(records: list[dict]) -> str:
     lines = []
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        groups.setdefault((r["model"], r["hidden_size"], variant_name(r["variant"])), []).append(r)
-    for (model, hidden, variant), rs in groups.items():
+        data = Path(r["data"]).name if r["data"] else "built-in data"
+        key = (r["model"], r["hidden_size"], variant_name(r["variant"]), r["tries"], data)
+        groups.setdefault(key, []).append(r)
+    for (model, hidden, variant, tries, data), rs in groups.items():
         s = summary(rs)
         lines += [
-            f"### {model} (H = {hidden}), {variant}, {rs[0]['tries']} tries",
+            f"### {model} (H = {hidden}), {variant}, {tries} tries, {data}",
             "",
             "| # | p | hyperparameters | original count | smoothed | ours (tries) |",
             "|---|---|---|---|---|---|",

@@ -336,6 +336,11 @@ def measure_ensemble(
         callbacks.append(history)
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
+    if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
+        raise UsageError(
+            f"trainer_kwargs must be a dict of pl.Trainer arguments, got "
+            f"{type(trainer_kwargs).__name__}"
+        )
     extra = dict(trainer_kwargs or {})
     callbacks += extra.pop("callbacks", None) or []  # the caller's, beside the package's
     trainer = make_trainer(

@@ -381,7 +381,15 @@ def read_raw_trajectories(path: str | Path | None = None) -> np.ndarray:
     if not np.isfinite(arr).all():
         bad = int(np.count_nonzero(~np.isfinite(arr)))
         raise UsageError(f"{path}: contains {bad} non-finite value(s) (NaN or inf)")
-    return arr.astype(np.float32)
+    with np.errstate(over="ignore"):
+        single = arr.astype(np.float32)  # what the models see
+    if not np.isfinite(single).all():  # finite in float64, beyond float32's range
+        bad = int(np.count_nonzero(~np.isfinite(single)))
+        raise UsageError(
+            f"{path}: {bad} value(s) beyond float32's range (|x| > 3.4e38); "
+            "coordinates must be finite in float32"
+        )
+    return single
 
 
 def load_trajectories(path: str | Path | None = None) -> np.ndarray:

@@ -207,6 +207,8 @@ def _with_nan() -> np.ndarray:
         ("corrupt.pk", lambda p: p.write_bytes(b"not a pickle") and p, "cannot read"),
         ("shape.npy", lambda p: _write_npy(p, np.zeros((250, 600, 2))), "(250, 600, 2)"),
         ("nan.npy", lambda p: _write_npy(p, _with_nan()), "non-finite"),
+        # Finite in float64 but infinite once the models' float32 reads it.
+        ("huge.npy", lambda p: _write_npy(p, np.full(RAW_SHAPE, 1e39)), "float32's range"),
         ("data.csv", lambda p: p.write_text("1,2\n") and p, "unknown file type"),
     ],
 )

@@ -14,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from rnn_capacity.errors import UsageError
 from rnn_capacity.measure import measure_capacity, validate_options
+from rnn_capacity.models import SRNN
 from rnn_capacity.train import main
 
 
@@ -202,3 +203,11 @@ def test_the_api_answers_bad_input_with_a_usage_error(kwargs, message):
         measure_capacity(**(args | kwargs), log_dir=None)
     assert isinstance(exc.value, UsageError)
     assert message in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_bad_trainer_kwargs_and_replica_lists_are_usage_errors():
+    """Issue 18's minor defects: a plain ValueError/TypeError was raised before."""
+    with pytest.raises(UsageError, match="trainer_kwargs must be a dict"):
+        measure_capacity("srnn", 4, 2, iterations=2, trainer_kwargs="notadict", log_dir=None)
+    with pytest.raises(UsageError, match="num_sequences has 3 values for 2 replicas"):
+        SRNN(4, num_sequences=[2, 2, 2], seed=[0, 1])

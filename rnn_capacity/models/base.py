@@ -63,7 +63,7 @@ def per_replica(value, k: int, name: str) -> list:
     if isinstance(value, str) or not isinstance(value, Sequence):
         return [value] * k
     if len(value) != k:
-        raise ValueError(f"{name} has {len(value)} values for {k} replicas")
+        raise UsageError(f"{name} has {len(value)} values for {k} replicas (one per seed)")
     return list(value)
 
 
