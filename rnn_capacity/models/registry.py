@@ -160,9 +160,10 @@ BUILTIN_MODELS: dict[str, type[CapacityModule]] = {
     "pc_rnn_gc_hc_a": PCRNNGCHCA,
     "pc_rnn_gc_hc_m": PCRNNGCHCM,
 }
-#: name -> LightningModule class: the built-in models, then the installed plug-ins (found
-#: on first use, imported when used). The single list used by the CLI, the sweep and the
-#: tests; :func:`resolve_model` is the single way from a name (or import path) to a class.
+#: Name -> LightningModule class (a mapping), the built-in models first, then the installed
+#: plug-ins (found on first use, imported when used). The single list used by the CLI, the
+#: sweep and the tests; :func:`resolve_model` is the single way from a name (or import
+#: path) to a class.
 MODELS = ModelRegistry(BUILTIN_MODELS)
 
 
