@@ -22,6 +22,8 @@ target, seed 0) and ``samples.npz`` (those trajectories, for reports). Each seed
 TensorBoard run ``<log-dir>/<log-group>/seed<s>``. An existing evaluation is never
 overwritten (``--force`` replaces it).
 
+For example::
+
     python -m rnn_capacity.evaluate --model gru --hidden-size 60 --reference --seeds 10
 """
 

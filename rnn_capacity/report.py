@@ -14,6 +14,8 @@ the given directories and writes, in ``--out``:
 If two evaluations share a (model, size), the one with more seeds is kept (a warning says
 which). An existing report is never overwritten (``--force`` replaces it).
 
+For example::
+
     python -m rnn_capacity.report results/ --out report/
 """
 

@@ -28,6 +28,8 @@ optimum is rough. Every stage is a typed call: the sweep's settings come from
 :func:`rnn_capacity.sweep.settings.resolve_settings`, the records it reads back are those
 of :mod:`rnn_capacity.records`.
 
+For example::
+
     python -m rnn_capacity.study --preset quick --models pc_rnn_hc_a gru --sizes 30 60
 """
 
