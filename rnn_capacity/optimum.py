@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import pickle
 import sys
 import warnings
@@ -68,6 +69,14 @@ PROG = "python -m rnn_capacity.optimum"
 KERNEL_ENTRIES = 6_000_000
 MAX_CHUNK = 200_000
 REFINE_PASSES = 3
+# Bounds checked before any work: a grid is predicted at ~70,000 points per second here
+# (6.25 M points of the 500-point ESN surrogate in 91 s), so 1e9 points is ~4 hours; a
+# refinement predicts its R points at once, (R × training points) kernel entries times a
+# few temporaries.
+MAX_GRID_POINTS = 10**9
+GRID_POINTS_PER_SECOND = 70_000
+MAX_REFINE_BYTES = 4 * 2**30
+REFINE_TEMPORARIES = 4
 EXPECTED_MINIMUM_STARTS = 20
 
 
@@ -317,6 +326,14 @@ def chunk_size(gp) -> int:
     return max(1000, min(MAX_CHUNK, KERNEL_ENTRIES // max(1, len(gp.X_train_))))
 
 
+def check_points(value, name: str) -> None:
+    """``--resolution`` / ``--refine``: an integer (not a bool, a string or a float) >= 2."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UsageError(f"--{name} must be an integer, got {value!r}")
+    if value < 2:
+        raise UsageError(f"--{name} must be at least 2, got {value}")
+
+
 def find_optimum(
     source: str | Path,
     model: str | None = None,
@@ -330,11 +347,18 @@ def find_optimum(
     Loads the one pickle ``source`` names (unpickling runs code: trusted files only).
     Bad input raises :class:`~rnn_capacity.errors.UsageError`.
     """
-    if resolution < 2:
-        raise UsageError(f"--resolution must be at least 2, got {resolution}")
-    if refine is not None and refine < 2:
-        raise UsageError(f"--refine must be at least 2, got {refine}")
+    check_points(resolution, "resolution")
+    if refine is not None:
+        check_points(refine, "refine")
     path, model, hidden_size, dims = resolve_source(source, model, hidden_size)
+    grid = resolution ** len(dims)
+    if grid > MAX_GRID_POINTS:
+        hours = grid / GRID_POINTS_PER_SECOND / 3600
+        raise UsageError(
+            f"--resolution {resolution} in {len(dims)}-D is {grid:.3g} grid points (about "
+            f"{hours:.3g} hours at ~{GRID_POINTS_PER_SECOND:,} points/s); at most "
+            f"{MAX_GRID_POINTS:.0e}: use a lower --resolution and --refine"
+        )
     if "p" not in [d.name for d in dims]:
         raise UsageError(f"the search space of {model} has no dimension p")
     gp = load_surrogate(path)
@@ -346,6 +370,13 @@ def find_optimum(
             f"has {len(dims)} ({names})"
         )
 
+    if refine is not None:
+        need = refine * len(gp.X_train_) * 8 * REFINE_TEMPORARIES
+        if need > MAX_REFINE_BYTES:
+            raise UsageError(
+                f"--refine {refine} needs about {need / 2**30:.3g} GiB ({refine} points × "
+                f"{len(gp.X_train_)} training points); at most {MAX_REFINE_BYTES / 2**30:g} GiB"
+            )
     predict = gp.predict  # the mean only: the objective p − 2·count, de-normalised
     point, value = grid_argmin(predict, len(dims), resolution, chunk_size(gp), progress)
     best = describe_point(decode(dims, point), value)

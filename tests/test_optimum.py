@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import warnings
 from pathlib import Path
 
@@ -334,3 +335,33 @@ def test_parse_surrogate_name(name, expected):
 def test_every_original_name_parses():
     for original, model in ORIGINAL_NAMES.items():
         assert parse_surrogate_name(f"{original}_model_30.pk") == (model, 30)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"resolution": "50"}, "--resolution must be an integer"),
+        ({"resolution": 2.5}, "--resolution must be an integer"),
+        ({"resolution": float("nan")}, "--resolution must be an integer"),
+        ({"resolution": True}, "--resolution must be an integer"),
+        ({"refine": "5"}, "--refine must be an integer"),
+        ({"resolution": 1}, "at least 2"),
+        ({"resolution": 10**6}, "1e+18 grid points (about"),
+        ({"resolution": 10**23}, "grid points (about"),
+        ({"refine": 10**11}, "GiB (100000000000 points × 300 training points)"),
+    ],
+)
+def test_resolution_and_refine_are_checked_before_any_work(kwargs, message):
+    """Issue 18, defects 14 and 15: types, and what cannot be done in time or memory."""
+    if not HC_A.is_file():
+        pytest.skip(f"{HC_A} is not available")
+    with pytest.raises(UsageError, match=re.escape(message)):
+        find_optimum(HC_A, progress=False, **kwargs)
+
+
+def test_an_unbounded_resolution_is_one_line_on_the_command_line(capsys):
+    if not HC_A.is_file():
+        pytest.skip(f"{HC_A} is not available")
+    with pytest.raises(SystemExit) as exc:
+        main([str(HC_A), "--resolution", str(10**23)])
+    assert exc.value.code == 2 and "grid points" in error_line(capsys)
