@@ -411,3 +411,19 @@ def test_a_full_disk_while_recording_is_one_line(finished, tmp_path, monkeypatch
     assert main(args(root, "--calls", "5", "--resume")) == 0  # the torn line is skipped
     assert (root / "out" / "evaluations.jsonl").read_text().startswith(before)
     assert_each_once(root, 5)
+
+
+def test_the_quick_preset_starts_at_the_original_optimum_where_there_is_one():
+    """Issue 18, item 5: a newcomer's first (quick) search starts where something is
+    learned; the paper preset keeps the protocol's x0, and without a published optimum
+    (another size, or a search space of one's own) x0 stays the config's."""
+    from rnn_capacity.sweep.settings import reference_start, resolve_settings
+
+    _, quick = resolve_settings("pc_rnn_hc_a", 60, preset="quick")
+    assert quick.x0 == {"p": 61, "lr": 0.017378, "tau": 4.786301}
+    line = reference_start(quick, 60)
+    assert "original study's optimum at H=60" in line and "49.6 of 61" in line
+    _, paper = resolve_settings("pc_rnn_hc_a", 60, preset="paper")
+    assert paper.x0 == {"p": 5, "lr": 0.01, "tau": 10.0} and reference_start(paper, 60) is None
+    _, other = resolve_settings("pc_rnn_hc_a", 8, preset="quick")
+    assert other.x0 == paper.x0 and reference_start(other, 8) is None

@@ -29,8 +29,9 @@ from ..config import SearchConfig
 from ..errors import ArgumentParser, cli_main, one_line
 from ..interrupt import Interrupted
 from ..protocol import DEFAULT_PRESET
+from ..reference import reference_result
 from .loop import run_sweep
-from .settings import PRESETS, SweepSettings, resolve_settings
+from .settings import PRESETS, SweepSettings, reference_start, resolve_settings
 
 __all__ = ["PROG", "build_parser", "main", "resolve_args"]
 
@@ -124,6 +125,9 @@ def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     settings, config = resolve_args(build_parser().parse_args(argv))
+    start = reference_start(config, settings.hidden_size)
+    if start is not None:
+        print(start, file=sys.stderr)
     try:
         with quiet_lightning():
             summary = run_sweep(settings, config)
@@ -143,4 +147,11 @@ def main(argv=None) -> int:
         f"(p={best.p}, mean count {best.mean_count:g}, configuration {best.index}) "
         f"after {summary.calls_done} configurations; results in {settings.out}"
     )
+    if start is not None:  # the comparison a newcomer wants to see
+        ref = reference_result(settings.model, settings.hidden_size)
+        print(
+            f"the original study at its optimum: {ref.surrogate_predicted_count:.1f} of "
+            f"{config.x0['p']} predicted (its surrogate), best observed "
+            f"{ref.best_observed_count:g} (on its own data)"
+        )
     return 0

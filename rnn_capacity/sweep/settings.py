@@ -7,6 +7,7 @@ data in :mod:`rnn_capacity.protocol`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -28,6 +29,7 @@ from ..protocol import (
     SweepPreset,
 )
 from ..protocol import SWEEP_PRESETS as PRESETS
+from ..reference import reference_result
 
 __all__ = ["PRESETS", "SweepSettings", "require_ray", "resolve_settings"]
 
@@ -65,7 +67,9 @@ class SweepSettings:
 
 
 #: The run options a preset gives and an explicit value overrides.
-PRESET_OPTIONS = tuple(f.name for f in fields(SweepPreset) if f.name != "variant")
+PRESET_OPTIONS = tuple(
+    f.name for f in fields(SweepPreset) if f.name not in ("variant", "start_at_reference")
+)
 RANGES = {
     "calls": (1, 10**6),
     "tries": (1, 1000),
@@ -157,6 +161,8 @@ def resolve_settings(
         raise UsageError("--address needs --executor ray")
     if executor == "ray":
         require_ray()
+    if PRESETS[preset].start_at_reference and space is None:
+        config = start_at_reference(config, hidden_size)
     settings = SweepSettings(
         model=model,
         hidden_size=hidden_size,
@@ -175,6 +181,44 @@ def resolve_settings(
         **chosen,
     )
     return settings, config
+
+
+def reference_x0(config: SearchConfig, hidden_size: int) -> dict | None:
+    """The original study's optimum at ``hidden_size`` as a point of ``config``'s space (p
+    rounded, every value clipped to its bounds), or None where the published table has no
+    such (model, size) or its optimum names other dimensions than the space's."""
+    try:
+        ref = reference_result(config.model, hidden_size)
+    except UsageError:  # no published optimum for this model or size (a plug-in, say)
+        return None
+    if set(ref.surrogate_optimum) != set(config.names):
+        return None
+    x0 = {}
+    for d in config.space:
+        value = min(max(ref.surrogate_optimum[d.name], d.low), d.high)
+        x0[d.name] = round(value) if d.type == "integer" else float(value)
+    return x0
+
+
+def start_at_reference(config: SearchConfig, hidden_size: int) -> SearchConfig:
+    """``config`` with its x0 at the original study's optimum (:func:`reference_x0`), or
+    unchanged where there is none."""
+    x0 = reference_x0(config, hidden_size)
+    return config if x0 is None else dataclasses.replace(config, x0=x0)
+
+
+def reference_start(config: SearchConfig, hidden_size: int) -> str | None:
+    """One line saying that the search starts at the original study's optimum and what
+    the original predicts there; None when its x0 is not that optimum."""
+    x0 = reference_x0(config, hidden_size)
+    if x0 is None or x0 != config.x0:
+        return None
+    ref = reference_result(config.model, hidden_size)
+    values = ", ".join(f"{k}={v:.4g}" for k, v in x0.items())
+    return (
+        f"starting at the original study's optimum at H={hidden_size} ({values}); its "
+        f"surrogate predicts {ref.surrogate_predicted_count:.1f} of {x0['p']} learned there"
+    )
 
 
 def require_ray():
