@@ -147,7 +147,12 @@ def test_sigterm_during_train_is_not_a_silent_success(tmp_path):
     argv += ["30", "--num-sequences", "50", "--iterations", "100000", "--no-progress"]
     argv += ["--log-dir", str(tmp_path / "logs")]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(8)  # into training
+    # Into training: the run's TensorBoard directory exists once the Trainer has started
+    # (a fixed sleep failed on a loaded machine, where the imports alone took over 8 s).
+    deadline = time.monotonic() + 120
+    while not any((tmp_path / "logs").rglob("*")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()[-2000:]
