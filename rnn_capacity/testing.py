@@ -966,9 +966,6 @@ def _only_hand_written_bptt(spec: _Spec) -> str | None:
         return "hand_written_bptt is off: the time loop is differentiated by autograd"
     if not bptt_applies(spec.cls):
         return "the class changes a method its bptt_loop relies on: autograd runs"
-    limit = getattr(spec.cls, "bptt_max_sequences", None)
-    if limit is not None and limit < len(NUM_SEQUENCES) * max(NUM_SEQUENCES):
-        return f"bptt_max_sequences={limit} is below the check's ensemble"
     return None
 
 

@@ -108,11 +108,3 @@ def test_teacher_forced_gru_feeds_the_targets_in_the_hand_written_loop():
     with torch.no_grad():
         torch.testing.assert_close(model(targets), eager(targets), rtol=1e-5, atol=1e-6)
         assert not torch.allclose(model(targets), model(None))
-
-
-def test_above_its_size_limit_a_model_trains_through_autograd():
-    small = GRU(6, [250, 250], seed=[0, 1])
-    large = GRU(6, [250, 250, 1], seed=[0, 1, 2])  # K·P = 750 > 500
-    assert GRU.bptt_max_sequences == 500
-    assert small.uses_hand_written_bptt() and not large.uses_hand_written_bptt()
-    assert PCRNNHCA(6, [250] * 16, seed=list(range(16))).uses_hand_written_bptt()  # no limit

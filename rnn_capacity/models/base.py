@@ -134,10 +134,6 @@ class CapacityModule(pl.LightningModule):
     #: models/bptt.py) instead of autograd's record-and-replay; set per class where it
     #: pays (bench/step_cost.py), and per instance to compare (``False``: eager autograd).
     hand_written_bptt: bool = False
-    #: The largest ensemble, in sequences ``K·P``, that the hand-written BPTT trains (None:
-    #: any): above it autograd's loop runs, where the batched loop measured slower
-    #: (bench/step_cost.py; its whole-run buffers stop fitting in the caches).
-    bptt_max_sequences: int | None = None
     #: This class's own options (hyperparameters and settings); see models/options.py.
     OPTIONS: tuple[Option, ...] = (LR,)
     #: Constructor arguments that are not model options.
@@ -311,15 +307,6 @@ class CapacityModule(pl.LightningModule):
         """φ(state) as the update and the read-out see it (default ``tanh(h)``)."""
         return torch.tanh(state)
 
-    def uses_hand_written_bptt(self) -> bool:
-        """Whether :meth:`forward` runs :meth:`bptt_loop`: ``hand_written_bptt`` is set, the
-        class keeps the recurrence its loop was written for (:func:`bptt_applies`) and the
-        ensemble has at most ``bptt_max_sequences`` sequences."""
-        if not (self.hand_written_bptt and bptt_applies(type(self))):
-            return False
-        limit = self.bptt_max_sequences
-        return limit is None or self.mask.numel() <= limit
-
     def bptt_loop(self, w: SimpleNamespace, state) -> Tensor:
         """The features of steps 1..T, (K, T, P, ·), from the hand-written BPTT of this
         class's recurrence (models/bptt.py): what the eager loop of :meth:`step` and
@@ -355,7 +342,7 @@ class CapacityModule(pl.LightningModule):
         """
         w = self.prepare(self.weights())
         state = self.start(w)
-        if self.uses_hand_written_bptt():
+        if self.hand_written_bptt and bptt_applies(type(self)):
             return self.read_out_steps(w, self.bptt_loop(w, state))
         f = self.features(state)
         fs = []

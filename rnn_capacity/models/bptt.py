@@ -271,47 +271,43 @@ class AntisymmetricLoop(torch.autograd.Function):
 
 class UGRNNLoop(torch.autograd.Function):
     """``z = b + f_{t-1} W`` (2H), ``u = σ(z_u)``, ``c = tanh(z_c)``,
-    ``h_t = lerp(c, h_{t-1}, u)``: features (K, T, P, H).
-
-    Per-step values live in one buffer per quantity, (K, T, P, H), so that every
-    elementwise op reads and writes whole ``(P, H)`` blocks (a slice of the last axis
-    would make them strided, and several times slower)."""
+    ``h_t = lerp(c, h_{t-1}, u)``: features (K, T, P, H)."""
 
     @staticmethod
     def forward(ctx, h0, steps, W, b):
         k, p, h = h0.shape
         F = h0.new_empty(k, steps + 1, p, h)
         Hs = h0.new_empty(k, steps + 1, p, h)  # h_0..h_T
-        U, C = h0.new_empty(k, steps, p, h), h0.new_empty(k, steps, p, h)
-        fs, hs, us, cs = F.unbind(1), Hs.unbind(1), U.unbind(1), C.unbind(1)
+        Act = h0.new_empty(k, steps, p, 2 * h)  # [u_t, c_t]
+        fs, hs, acts = F.unbind(1), Hs.unbind(1), Act.unbind(1)
         torch.tanh(h0, out=fs[0])
         hs[0].copy_(h0)
         for t in range(steps):
             z = torch.baddbmm(b, fs[t], W)
-            u = torch.sigmoid(z[..., :h], out=us[t])
-            c = torch.tanh(z[..., h:], out=cs[t])
+            u = torch.sigmoid(z[..., :h], out=acts[t][..., :h])
+            c = torch.tanh(z[..., h:], out=acts[t][..., h:])
             torch.lerp(c, hs[t], u, out=hs[t + 1])
             torch.tanh(hs[t + 1], out=fs[t + 1])
         ctx.steps = steps
-        ctx.save_for_backward(F, Hs, U, C, W)
+        ctx.save_for_backward(F, Hs, Act, W)
         return F[:, 1:]
 
     @staticmethod
     def backward(ctx, gF):
-        F, Hs, U, C, W = ctx.saved_tensors
-        T = ctx.steps
-        k, _, p, h = F.shape
-        fs, hs, us, cs, gfs = F.unbind(1), Hs.unbind(1), U.unbind(1), C.unbind(1), gF.unbind(1)
-        Gz = F.new_empty(k, T, p, 2 * h)  # ∂L/∂z_t
+        F, Hs, Act, W = ctx.saved_tensors
+        T, h = ctx.steps, F.shape[-1]
+        fs, hs, acts, gfs = F.unbind(1), Hs.unbind(1), Act.unbind(1), gF.unbind(1)
+        Gz = Act.new_empty(Act.shape)
         gzs = Gz.unbind(1)
         Wt = W.mT
         H = tanh_backward(gfs[T - 1], fs[T])
         for t in range(T, 0, -1):
-            u, c = us[t - 1], cs[t - 1]
+            u, c = acts[t - 1][..., :h], acts[t - 1][..., h:]
+            gz = gzs[t - 1]
             uH = u * H
-            gu = sigmoid_backward((hs[t - 1] - c) * H, u)
-            gc = tanh_backward(H - uH, c)
-            gz = torch.cat([gu, gc], dim=-1, out=gzs[t - 1])
+            gu = (hs[t - 1] - c) * H
+            torch.ops.aten.sigmoid_backward.grad_input(gu, u, grad_input=gz[..., :h])
+            torch.ops.aten.tanh_backward.grad_input(H - uH, c, grad_input=gz[..., h:])
             x = torch.bmm(gz, Wt) if t == 1 else torch.baddbmm(gfs[t - 2], gz, Wt)
             H = uH + tanh_backward(x, fs[t - 1])
         needs = ctx.needs_input_grad
@@ -395,128 +391,109 @@ class GCLoop(torch.autograd.Function):
 
 class FeedbackLoop(torch.autograd.Function):
     """LSTM and GRU fed their own detached prediction (or, teacher-forced, the targets):
-    predictions (T, K, P, 2), the read-out ``x̂ = b_o + h W_oᵀ`` made inside the loop.
-
-    Gate values are kept one buffer per gate, (K, T, P, H) (see :class:`UGRNNLoop`); the
-    input and hidden weights' gradients (and the biases') come from one product over all
-    steps for the LSTM, ``Gᵀ [h | x | 1]``, and for the GRU ``Gᵀ [h | 1]`` on the hidden side
-    and a small product per step on the input side (a product with 2 columns over all
-    steps is slow)."""
+    predictions (T, K, P, 2), the read-out ``x̂ = b_o + h W_oᵀ`` made inside the loop."""
 
     @staticmethod
     def forward(ctx, cell, h0, c0, inputs, steps, W_ih, W_hh, b_ih, b_hh, W_o, b_o):
         k, p, h = h0.shape
         lstm = cell == "lstm"
-        n_in = W_ih.shape[-1]
-        # [h_{t-1} | x_t | 1] of every step: the right-hand side of the weights' gradients.
-        HX = h0.new_empty(k, steps, p, h + n_in + 1)
-        HX[..., h + n_in :] = 1
-        Hs = h0.new_empty(k, steps + 1, p, h)  # h_0..h_T
-        gates = [h0.new_empty(k, steps, p, h) for _ in range(4)]
-        Cs = h0.new_empty(k, steps + 1, p, h) if lstm else None  # c_0..c_T
+        gates = 4 if lstm else 3
+        X = h0.new_zeros(k, steps, p, W_ih.shape[-1])  # inputs x_1..x_T (x_1 = 0)
+        Hs = h0.new_empty(k, steps + 1, p, h)
+        Act = h0.new_empty(k, steps, p, gates * h)  # LSTM: σi σf tanh(g) σo; GRU: r z n
+        Aux = h0.new_empty(k, steps + (1 if lstm else 0), p, h)  # LSTM: c_t; GRU: h_n
         out = h0.new_empty(steps, k, p, W_o.shape[1])
-        hs = Hs.unbind(1)
-        g1, g2, g3, g4 = (g.unbind(1) for g in gates)  # LSTM: σi σf tanh(g) σo; GRU: r z n h_n
-        cs = Cs.unbind(1) if lstm else None
-        tcs = None
+        xs, hs, acts, auxs = X.unbind(1), Hs.unbind(1), Act.unbind(1), Aux.unbind(1)
         hs[0].copy_(h0)
         Wi, Wh, Wo = W_ih.mT, W_hh.mT, W_o.mT
-        x = h0.new_zeros(k, p, n_in)  # x_1 = 0
         if lstm:
-            cs[0].copy_(c0)
+            auxs[0].copy_(c0)
             b = b_ih + b_hh
-            TC = h0.new_empty(k, steps, p, h)  # tanh(c_t)
-            tcs = TC.unbind(1)
         for t in range(steps):
-            hprev = hs[t]
+            x, hprev, act = xs[t], hs[t], acts[t]
             if lstm:
                 g = torch.baddbmm(torch.baddbmm(b, x, Wi), hprev, Wh)
                 i, f, gg, o = g.chunk(4, dim=-1)
-                si = torch.sigmoid(i, out=g1[t])
-                sf = torch.sigmoid(f, out=g2[t])
-                tg = torch.tanh(gg, out=g3[t])
-                so = torch.sigmoid(o, out=g4[t])
-                c = torch.add(sf * cs[t], si * tg, out=cs[t + 1])
-                torch.mul(so, torch.tanh(c, out=tcs[t]), out=hs[t + 1])
+                si = torch.sigmoid(i, out=act[..., :h])
+                sf = torch.sigmoid(f, out=act[..., h : 2 * h])
+                tg = torch.tanh(gg, out=act[..., 2 * h : 3 * h])
+                so = torch.sigmoid(o, out=act[..., 3 * h :])
+                c = torch.add(sf * auxs[t], si * tg, out=auxs[t + 1])
+                torch.mul(so, torch.tanh(c), out=hs[t + 1])
             else:
                 i_r, i_z, i_n = torch.baddbmm(b_ih, x, Wi).chunk(3, dim=-1)
-                h_r, h_z, h_n = torch.baddbmm(b_hh, hprev, Wh).chunk(3, dim=-1)
-                g4[t].copy_(h_n)
-                r = torch.sigmoid(i_r + h_r, out=g1[t])
-                z = torch.sigmoid(i_z + h_z, out=g2[t])
-                n = torch.tanh(i_n + r * h_n, out=g3[t])
+                gh = torch.baddbmm(b_hh, hprev, Wh)
+                h_r, h_z, h_n = gh.chunk(3, dim=-1)
+                auxs[t].copy_(h_n)
+                r = torch.sigmoid(i_r + h_r, out=act[..., :h])
+                z = torch.sigmoid(i_z + h_z, out=act[..., h : 2 * h])
+                n = torch.tanh(i_n + r * h_n, out=act[..., 2 * h :])
                 torch.lerp(n, hprev, z, out=hs[t + 1])
-            HX[:, t, :, h : h + n_in] = x
             torch.baddbmm(b_o, hs[t + 1], Wo, out=out[t])
             if t + 1 < steps:
-                x = out[t] if inputs is None else inputs[t]
-        HX[..., :h] = Hs[:, :steps]
+                xs[t + 1].copy_(out[t] if inputs is None else inputs[t])
         ctx.cell, ctx.steps = cell, steps
-        ctx.save_for_backward(HX, Hs, *gates, *((Cs, TC) if lstm else ()), W_ih, W_hh, W_o)
+        ctx.save_for_backward(X, Hs, Act, Aux, W_ih, W_hh, W_o)
         return out
 
     @staticmethod
     def backward(ctx, gout):
+        X, Hs, Act, Aux, W_ih, W_hh, W_o = ctx.saved_tensors
         lstm, T = ctx.cell == "lstm", ctx.steps
-        saved = ctx.saved_tensors
-        HX, Hs, G1, G2, G3, G4 = saved[:6]
-        if lstm:
-            Cs, TC = saved[6:8]
-        W_ih, W_hh, W_o = saved[-3:]
-        k, _, p, h = Hs.shape
-        n_in = W_ih.shape[-1]
-        g1, g2, g3, g4 = G1.unbind(1), G2.unbind(1), G3.unbind(1), G4.unbind(1)
-        hs = Hs.unbind(1)
-        gates = 4 if lstm else 3
-        Gg = Hs.new_empty(k, T, p, gates * h)  # ∂L/∂ gate pre-activations (hidden side)
-        ggs = Gg.unbind(1)
-        # ∂L/∂h_t through the read-out, all steps in one product: (K, T, P, H).
-        go = gout.transpose(0, 1)  # (K, T, P, 2)
-        ghs = torch.bmm(_flat(go), W_o).view(k, T, p, h).unbind(1)
-        needs = ctx.needs_input_grad
-        xs1 = HX[..., h:].unbind(1)  # [x_t | 1]
-        gWx = None if lstm else Hs.new_zeros(k, gates * h, n_in + 1)  # GRU: Σ g_iᵀ [x | 1]
-        H = ghs[T - 1]  # ∂L/∂h_T
-        if lstm:
-            cs, tcs = Cs.unbind(1), TC.unbind(1)
-            C = torch.zeros_like(H)  # ∂L/∂c_T from later steps
+        h = Hs.shape[-1]
+        hs, acts, auxs = Hs.unbind(1), Act.unbind(1), Aux.unbind(1)
+        gos = gout.unbind(0)  # (K, P, 2) per step
+        Gg = Act.new_empty(Act.shape)  # ∂L/∂ gate pre-activations (the W_hh side for GRU)
+        Gi = Act.new_empty(Act.shape) if not lstm else Gg  # GRU: the W_ih side
+        ggs, gis = Gg.unbind(1), Gi.unbind(1)
+        H = torch.bmm(gos[T - 1], W_o)  # ∂L/∂h_T
+        C = torch.zeros_like(H) if lstm else None  # ∂L/∂c_T from later steps
         for t in range(T, 0, -1):
+            act, gg = acts[t - 1], ggs[t - 1]
             if lstm:
-                si, sf, tg, so, tc = g1[t - 1], g2[t - 1], g3[t - 1], g4[t - 1], tcs[t - 1]
-                go_ = sigmoid_backward(H * tc, so)
+                si, sf, tg, so = act.chunk(4, dim=-1)
+                c, cprev = auxs[t], auxs[t - 1]
+                tc = torch.tanh(c)
+                torch.ops.aten.sigmoid_backward.grad_input(H * tc, so, grad_input=gg[..., 3 * h :])
                 C = C + tanh_backward(H * so, tc)
-                gi = sigmoid_backward(C * tg, si)
-                gf = sigmoid_backward(C * cs[t - 1], sf)
-                gt = tanh_backward(C * si, tg)
+                torch.ops.aten.sigmoid_backward.grad_input(C * tg, si, grad_input=gg[..., :h])
+                torch.ops.aten.sigmoid_backward.grad_input(
+                    C * cprev, sf, grad_input=gg[..., h : 2 * h]
+                )
+                gt = gg[..., 2 * h : 3 * h]
+                torch.ops.aten.tanh_backward.grad_input(C * si, tg, grad_input=gt)
                 C = C * sf
-                gg = torch.cat([gi, gf, gt, go_], dim=-1, out=ggs[t - 1])
                 direct = None
             else:
-                r, z, n, h_n = g1[t - 1], g2[t - 1], g3[t - 1], g4[t - 1]
+                r, z, n = act.chunk(3, dim=-1)
+                h_n, hprev, gi = auxs[t - 1], hs[t - 1], gis[t - 1]
                 zH = z * H
-                ga = tanh_backward(H - zH, n)
-                gz = sigmoid_backward((hs[t - 1] - n) * H, z)
-                gr = sigmoid_backward(ga * h_n, r)
-                gi = torch.cat([gr, gz, ga], dim=-1)
-                gWx.baddbmm_(gi.mT, xs1[t - 1])
-                gg = torch.cat([gr, gz, ga * r], dim=-1, out=ggs[t - 1])
+                ga = torch.ops.aten.tanh_backward.grad_input(H - zH, n, grad_input=gi[..., 2 * h :])
+                torch.ops.aten.sigmoid_backward.grad_input(
+                    (hprev - n) * H, z, grad_input=gi[..., h : 2 * h]
+                )
+                torch.ops.aten.sigmoid_backward.grad_input(ga * h_n, r, grad_input=gi[..., :h])
+                gg[..., : 2 * h].copy_(gi[..., : 2 * h])
+                torch.mul(ga, r, out=gg[..., 2 * h :])
                 direct = zH
-            x = torch.bmm(gg, W_hh) if t == 1 else torch.baddbmm(ghs[t - 2], gg, W_hh)
+            if t == 1:
+                x = torch.bmm(gg, W_hh)
+            else:
+                x = torch.baddbmm(torch.bmm(gos[t - 2], W_o), gg, W_hh)
             H = x if direct is None else x + direct
-        gW_ih = gW_hh = gb_ih = gb_hh = None
-        if lstm:  # one product: Gᵀ [h | x | 1]
-            both = torch.bmm(_flat(Gg).mT, _flat(HX))  # (K, 4H, H + n_in + 1)
-            gW_hh, gW_ih = both[..., :h], both[..., h : h + n_in]
-            gb_ih = gb_hh = both[..., h + n_in].unsqueeze(1)
-        else:
-            hidden = torch.cat([_flat(Hs[:, :T]), _flat(HX[..., h + n_in :])], dim=-1)
-            both = torch.bmm(_flat(Gg).mT, hidden)  # (K, 3H, H + 1)
-            gW_hh, gb_hh = both[..., :h], both[..., h].unsqueeze(1)
-            gW_ih, gb_ih = gWx[..., :n_in], gWx[..., n_in].unsqueeze(1)
-        gW_o = torch.bmm(_flat(go).mT, _flat(Hs[:, 1:])) if needs[9] else None
-        gb_o = _bias_grad(go) if needs[10] else None
+        needs = ctx.needs_input_grad
+        Hf = Hs[:, :T]
+        gW_ih = torch.bmm(_flat(Gi).mT, _flat(X)) if needs[5] else None
+        gW_hh = torch.bmm(_flat(Gg).mT, _flat(Hf)) if needs[6] else None
+        gb_ih = _bias_grad(Gi) if needs[7] else None
+        gb_hh = _bias_grad(Gg) if needs[8] else None
+        gW_o = gb_o = None
+        if needs[9] or needs[10]:
+            go = gout.transpose(0, 1)  # (K, T, P, 2)
+            if needs[9]:
+                gW_o = torch.bmm(_flat(go).mT, _flat(Hs[:, 1:]))
+            if needs[10]:
+                gb_o = _bias_grad(go)
         gh0 = H if needs[1] else None
         gc0 = C if (lstm and needs[2]) else None
-        grads = (gW_ih, gW_hh, gb_ih, gb_hh)
-        grads = tuple(g if need else None for g, need in zip(grads, needs[5:9], strict=True))
-        return None, gh0, gc0, None, None, *grads, gW_o, gb_o
+        return None, gh0, gc0, None, None, gW_ih, gW_hh, gb_ih, gb_hh, gW_o, gb_o

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .base import OUTPUT_SIZE, CapacityModule, default_read_out, randn
+from .base import OUTPUT_SIZE, CapacityModule, bptt_applies, default_read_out, randn
 from .bptt import FeedbackLoop, UGRNNLoop
 from .options import TEACHER_FORCING
 
@@ -83,7 +83,7 @@ class FeedbackModule(CapacityModule):
         w = self.prepare(self.weights())
         state = self.start(w)
         forced = self.teacher_forced(targets)
-        if self.uses_hand_written_bptt():
+        if self.hand_written_bptt and bptt_applies(type(self)):
             return self.bptt_loop(w, state, targets if forced else None)
         x = w.W_o.new_zeros(*self.mask.shape, OUTPUT_SIZE)  # first input: zero
         xs = []
@@ -148,7 +148,6 @@ class LSTM(FeedbackModule):
         return state[0]
 
     hand_written_bptt = True
-    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
 
     def bptt_loop(self, w, state, inputs):
         h0, c0 = state
@@ -196,7 +195,6 @@ class GRU(FeedbackModule):
         return torch.lerp(n, h, z)  # (1 - z) n + z h
 
     hand_written_bptt = True
-    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
 
     def bptt_loop(self, w, h, inputs):
         weights = (w.W_ih, w.W_hh, w.b_ih, w.b_hh, w.W_o, w.b_o)
@@ -245,7 +243,6 @@ class UGRNN(CapacityModule):
         return torch.lerp(candidate, h, u)  # u h + (1 - u) candidate
 
     hand_written_bptt = True
-    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
 
     def bptt_loop(self, w, h):
         return UGRNNLoop.apply(h, self.num_steps, w.W, w.b)

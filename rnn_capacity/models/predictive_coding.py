@@ -322,7 +322,6 @@ class PCRNNHCM(MultiplicativeCauses, PredictiveCodingModule):
     """
 
     hand_written_bptt = True
-    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
 
     def bptt_loop(self, w, state):
         return self.leaky_bptt(w, state)
@@ -473,7 +472,6 @@ class PCRNNGCHCM(MultiplicativeCauses, VelocityCauses):
     """
 
     hand_written_bptt = True
-    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
 
     def bptt_loop(self, w, state):
         return self.leaky_bptt(w, state)
