@@ -182,9 +182,6 @@ class CapacityModule(pl.LightningModule):
             self.replicas.append(rep)
         # Which sequences of the padded batch are real: (K, P).
         self.register_buffer("mask", padding_mask(self.num_sequences, width), persistent=False)
-        # p_k of each replica, on the module's device: no host-to-device copy per step.
-        counts = torch.tensor(self.num_sequences, dtype=torch.float32)
-        self.register_buffer("sequence_counts", counts, persistent=False)
         self.last_losses: Tensor | None = None  # (K,) per-replica loss of the last step
 
     def check_arguments(self) -> None:
@@ -380,7 +377,7 @@ class CapacityModule(pl.LightningModule):
     def replica_losses(self, pred: Tensor, targets: Tensor) -> Tensor:
         """MSE of each replica over its own sequences only: (K,)."""
         sq = (pred - targets).square() * self.mask[None, :, :, None]
-        counts = self.sequence_counts.to(sq.dtype)
+        counts = torch.tensor(self.num_sequences, device=sq.device, dtype=sq.dtype)
         return sq.sum(dim=(0, 2, 3)) / (counts * (pred.shape[0] * OUTPUT_SIZE))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
