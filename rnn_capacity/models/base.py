@@ -414,7 +414,7 @@ class CapacityModule(pl.LightningModule):
 
 #: The methods a recurrence is made of: a class's :meth:`~CapacityModule.bptt_loop` holds
 #: for a subclass only if the subclass overrides none of them.
-RECURRENCE = ("start", "step", "features", "prior", "drive", "read_out")
+RECURRENCE = ("start", "step", "features", "prior", "drive")
 
 
 @functools.cache
