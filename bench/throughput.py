@@ -129,15 +129,20 @@ def package_hparams(name: str) -> dict:
     return {"lr": LR, **HPARAMS[name]}
 
 
-def run_package(name: str, k: int, p: int, warmup: int, iterations: int) -> dict:
+def run_package(
+    name: str, k: int, p: int, warmup: int, iterations: int, bptt: bool | None = None
+) -> dict:
     """K replicas of ``name`` in one ``Trainer.fit``: start-up includes the data module, the
-    module, the Trainer and the first ``warmup`` iterations."""
+    module, the Trainer and the first ``warmup`` iterations. ``bptt=False`` trains through
+    autograd's time loop instead of the model's hand-written BPTT (None: its default)."""
     t0 = time.perf_counter()
     seeds = list(range(k))
     data = TrajectoryDataModule(num_sequences=[p] * k, seed=seeds)
     module = MODELS[name](
         HIDDEN, [p] * k, seed=seeds, learn_initial_state=False, **package_hparams(name)
     )
+    if bptt is not None:
+        module.hand_written_bptt = bptt
     clock = IterationClock()
     trainer = make_trainer(warmup + iterations, accelerator="cpu", callbacks=[clock])
     trainer.fit(module, datamodule=data)
@@ -219,6 +224,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
     is_hca = name == SWEEP_MODEL
     trajs = original_trajs(read_raw_trajectories()) if is_hca else None
     sides = [("baseline", None)] + [("package", k) for k in ks]
+    if args.autograd:
+        sides += [("autograd", k) for k in ks]
     if is_hca:
         sides.insert(1, ("notebook", None))
         sides += [("bare", k) for k in ks]
@@ -231,6 +238,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
                 runs[side, k].append(run_notebook(trajs, NUM_SEQUENCES, W, N))
             elif side == "package":
                 runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N))
+            elif side == "autograd":
+                runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, bptt=False))
             else:
                 runs[side, k].append(run_bare(name, k, NUM_SEQUENCES, W, N))
     base = median_of(runs["baseline", None])
@@ -247,6 +256,11 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
             "baseline_startup_s": base["startup_s"],
             "package_startup_s": pkg["startup_s"],
         }
+        if args.autograd:
+            eager = median_of(runs["autograd", k])
+            row["autograd_ms_per_iteration"] = 1e3 * eager["per_iteration_s"]
+            row["autograd_ratio"] = base["per_iteration_s"] / (eager["per_iteration_s"] / k)
+            row["bptt_speedup"] = eager["per_iteration_s"] / pkg["per_iteration_s"]
         if is_hca:
             bare = median_of(runs["bare", k])
             row["bare_ms_per_iteration"] = 1e3 * bare["per_iteration_s"]
@@ -366,11 +380,17 @@ UNITS = (
 
 
 def format_row(row: dict) -> str:
-    return (
+    line = (
         f"{row['model']:18s} {row['K']:3d} {row['baseline_ms_per_iteration']:9.2f} "
         f"{row['package_ms_per_iteration']:9.2f} {row['package_ms_per_model_iteration']:9.2f} "
         f"{row['ratio']:6.2f} {row['baseline_startup_s']:6.2f} {row['package_startup_s']:7.2f}"
     )
+    if "autograd_ms_per_iteration" in row:
+        line += (
+            f"   autograd {row['autograd_ms_per_iteration']:8.2f} ms/it, ratio "
+            f"{row['autograd_ratio']:5.2f} (bptt x{row['bptt_speedup']:.2f})"
+        )
+    return line
 
 
 def rounded(obj):
@@ -398,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--project", action="store_true", help="project a full paper sweep of PC-RNN-HC-A"
     )
     ap.add_argument("--project-ps", nargs="+", type=int, default=None, help="p values to sample")
+    ap.add_argument(
+        "--autograd",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also time the package through autograd's time loop (hand_written_bptt=False)",
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON line at the end")
     return ap
 

@@ -164,6 +164,9 @@ class TrajectoryDataModule(pl.LightningDataModule):
         if self.targets is None:
             self.setup("fit")
         batch = {"targets": self.targets, "mask": self.mask}
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None:  # on the device once: no host-to-device copy (a sync) per step
+            batch = {k: v.to(trainer.strategy.root_device) for k, v in batch.items()}
         # batch_size=None: the dataset already yields whole batches; no collation.
         return DataLoader(_RepeatBatch(batch), batch_size=None)
 

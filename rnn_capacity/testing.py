@@ -59,6 +59,13 @@ The rules (:data:`CHECKS`, in the order :func:`check_model` runs them):
     For every value of every shared setting (``teacher_forcing``' three modes,
     ``state_inference`` both ways, ``factors``, ``ridge``...): recorded in ``hparams``,
     and replica ``k`` is still the single model (outputs, loss, gradients, one step).
+``check_hand_written_bptt`` (models whose hand-written BPTT runs, models/bptt.py)
+    The ensemble through its ``bptt_loop`` and the same ensemble with
+    ``hand_written_bptt = False`` (autograd's loop): outputs in train and eval mode,
+    ``generate()`` and losses (rtol 1e-5 / atol 1e-6), every tensor's gradient (rtol 1e-4 /
+    atol 1e-6), and after 8 Adam steps the outputs and every tensor (rtol 1e-3, atol
+    2e-4); for every value of every shared setting, the same with one Adam step. A
+    closed-form model: outputs and losses.
 ``check_padding``
     The padded entries of the initial states and of the per-sequence weights start at
     zero and receive exactly zero gradient; the loss of replica ``k`` is the MSE over its
@@ -151,6 +158,7 @@ from .cli import quiet_lightning
 from .data import TrajectoryDataModule
 from .errors import UsageError, one_line
 from .measure import make_trainer
+from .models.base import bptt_applies
 
 __all__ = [
     "CHECKS",
@@ -951,6 +959,68 @@ def check_shared_settings(spec: _Spec):
             _expect(recorded == value, f"{name}={value!r} is recorded as {recorded!r}")
             closed = _compare_replicas(spec, 1, {name: value}, f"{name}={value!r}: ")
     return CLOSED_FORM_NOTE if closed else None
+
+
+def _only_hand_written_bptt(spec: _Spec) -> str | None:
+    if not getattr(spec.cls, "hand_written_bptt", False):
+        return "hand_written_bptt is off: the time loop is differentiated by autograd"
+    if not bptt_applies(spec.cls):
+        return "the class changes a method its bptt_loop relies on: autograd runs"
+    limit = getattr(spec.cls, "bptt_max_sequences", None)
+    if limit is not None and limit < len(NUM_SEQUENCES) * max(NUM_SEQUENCES):
+        return f"bptt_max_sequences={limit} is below the check's ensemble"
+    return None
+
+
+def _fast_against_eager(spec: _Spec, steps: int, settings: dict, what: str = "") -> bool:
+    """The ensemble through its hand-written BPTT against the same ensemble through
+    autograd; True if closed-form (outputs only)."""
+    fast = spec.ensemble(learn_initial_state=True, **settings)
+    eager = spec.ensemble(learn_initial_state=True, **settings)
+    eager.hand_written_bptt = False
+    _equal_models(fast, eager, f"{what}the two copies")
+    targets = _targets(fast)
+    for mode in ("train", "eval"):
+        for m in (fast, eager):
+            m.train(mode == "train")
+        with torch.no_grad():
+            pred, pred_eager = fast(targets), eager(targets)
+        _close(pred, pred_eager, f"{what}{mode}-mode outputs vs autograd's loop", TIGHT)
+    _close(fast.generate(), eager.generate(), f"{what}generate() vs autograd's loop", TIGHT)
+    pred, losses = _outputs(fast, targets)
+    _close(losses, _outputs(eager, targets)[1], f"{what}losses vs autograd's loop", TIGHT)
+    if _closed_form(fast):
+        return True
+    grads, grads_eager = _gradients(fast, targets), _gradients(eager, targets)
+    for key, g in grads.items():
+        g_eager = grads_eager[key]
+        _expect((g is None) == (g_eager is None), f"{what}{key[1]} grad presence")
+        if g is not None:
+            k, name = key
+            _close(g, g_eager, f"{what}replica {k}'s {name} grad vs autograd's", GRADIENT)
+    for m in (fast, eager):
+        m.zero_grad(set_to_none=True)
+    if steps:
+        _train(fast, targets, steps)
+        _train(eager, targets, steps)
+        pred, _ = _outputs(fast, targets)
+        _close(pred, _outputs(eager, targets)[0], f"{what}outputs after {steps} Adam steps",
+               TRAINED)  # fmt: skip
+        for k, (rep, rep_eager) in enumerate(zip(fast.replicas, eager.replicas, strict=True)):
+            for name, t in rep.items():
+                _close(t, rep_eager[name], f"{what}replica {k}'s {name} after {steps} Adam "
+                       "steps", TRAINED)  # fmt: skip
+    return False
+
+
+@_rule(_only_hand_written_bptt)
+def check_hand_written_bptt(spec: _Spec):
+    """The hand-written BPTT against autograd: outputs, losses, gradients, Adam steps."""
+    closed = _fast_against_eager(spec, ADAM_STEPS, {})
+    for name in spec.settings:
+        for value in _setting_values(spec.options[name], spec.default(name)):
+            _fast_against_eager(spec, 1, {name: value}, f"{name}={value!r}: ")
+    return "closed-form fit: compared the outputs and losses only" if closed else None
 
 
 @_rule()

@@ -14,6 +14,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import original_style  # noqa: E402
+import step_cost  # noqa: E402
+import study_cost  # noqa: E402
 import throughput  # noqa: E402
 
 from rnn_capacity.models import BUILTIN_MODELS, MODELS  # noqa: E402
@@ -125,3 +127,39 @@ def test_baseline_computes_the_package_models_equations(name):
         x = 0.5 * torch.randn(T, p, 2)
         expected = package(x[:, None])[:, 0] - x
         torch.testing.assert_close(base(x, c0, h0), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_throughput_times_the_autograd_loop_beside_the_hand_written_one():
+    argv = ["--models", "trnn", "--ks", "2", "--iterations", "2", "--warmup", "1"]
+    report = throughput.main(argv + ["--repeats", "1", "--threads", "1"])
+    (row,) = report["rows"]
+    assert row["autograd_ms_per_iteration"] > 0 and row["bptt_speedup"] > 0
+    expected = row["baseline_ms_per_iteration"] / (row["autograd_ms_per_iteration"] / 2)
+    assert row["autograd_ratio"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_step_cost_compares_methods_side_by_side():
+    argv = ["--models", "pc_rnn_hc_a", "gru", "--ks", "2", "--ps", "3", "--hidden-size", "6"]
+    argv += ["--rounds", "2", "--iterations", "2", "--warmup", "1", "--check"]
+    report = step_cost.main(argv)
+    rows = {(r["model"], r["method"]): r for r in report["rows"]}
+    assert set(rows) == {(m, k) for m in ("pc_rnn_hc_a", "gru") for k in ("autograd", "bptt")}
+    for (_, method), row in rows.items():
+        assert row["ms_per_iteration"] > 0
+        assert row["grad_max_rel_diff"] < 1e-4 and row["output_max_abs_diff"] < 1e-5
+        if method == "autograd":
+            assert row["speedup"] == 1.0 and row["grad_max_rel_diff"] == 0.0
+
+
+def test_study_cost_projects_every_cell_for_every_method():
+    argv = ["--models", "srnn", "esn", "--sizes", "30", "1000", "--calls", "12"]
+    argv += ["--ps", "1", "3", "--esn-ps", "2", "--iterations", "2", "--warmup", "2"]
+    argv += ["--gp-points", "11", "--no-evaluation"]
+    report = study_cost.main(argv)
+    cells = {(c["model"], c["H"]): c for c in report["cells"]}
+    assert set(cells) == {("srnn", 30), ("esn", 1000)}
+    for cell in cells.values():
+        assert cell["gp_s"] > 0
+        for method in ("autograd", "bptt"):
+            assert cell[method]["total_s"] >= cell[method]["sweep_training_s"] > 0
+    assert report["total_hours"]["autograd"] > 0 and report["total_hours"]["bptt"] > 0

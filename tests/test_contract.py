@@ -180,7 +180,7 @@ def test_check_model_reports_passed_skipped_and_notes():
     }  # fmt: skip
     assert "no teacher_forcing setting" in report.skipped["check_teacher_forcing"]
     assert set(report.passed) | set(report.skipped) == set(CHECKS)
-    assert "SRNN(num_steps=10, hidden_size=6): 11 rules passed" in str(report)
+    assert "SRNN(num_steps=10, hidden_size=6): 12 rules passed" in str(report)
     with pytest.raises(ValueError, match="unknown checks"):
         check_model(SRNN, checks=["check_nothing"])
 

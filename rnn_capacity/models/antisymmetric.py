@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import CapacityModule, default_read_out, randn
+from .bptt import AntisymmetricLoop
 from .options import GAMMA, TAU
 
 
@@ -68,3 +69,8 @@ class AntisymmetricRNN(CapacityModule):
     def step(self, w, h, f):
         z = torch.baddbmm(w.b_r, f, w.A) - w.gamma * h
         return torch.addcmul(h, w.a, torch.tanh(z))
+
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, h):
+        return AntisymmetricLoop.apply(h, w.a, w.gamma, self.num_steps, w.A, w.b_r)

@@ -134,6 +134,10 @@ class CapacityModule(pl.LightningModule):
     #: models/bptt.py) instead of autograd's record-and-replay; set per class where it
     #: pays (bench/step_cost.py), and per instance to compare (``False``: eager autograd).
     hand_written_bptt: bool = False
+    #: The largest ensemble, in sequences ``K·P``, that the hand-written BPTT trains (None:
+    #: any): above it autograd's loop runs, where the batched loop measured slower
+    #: (bench/step_cost.py; its whole-run buffers stop fitting in the caches).
+    bptt_max_sequences: int | None = None
     #: This class's own options (hyperparameters and settings); see models/options.py.
     OPTIONS: tuple[Option, ...] = (LR,)
     #: Constructor arguments that are not model options.
@@ -182,6 +186,9 @@ class CapacityModule(pl.LightningModule):
             self.replicas.append(rep)
         # Which sequences of the padded batch are real: (K, P).
         self.register_buffer("mask", padding_mask(self.num_sequences, width), persistent=False)
+        # p_k of each replica, on the module's device: no host-to-device copy per step.
+        counts = torch.tensor(self.num_sequences, dtype=torch.float32)
+        self.register_buffer("sequence_counts", counts, persistent=False)
         self.last_losses: Tensor | None = None  # (K,) per-replica loss of the last step
 
     def check_arguments(self) -> None:
@@ -304,6 +311,15 @@ class CapacityModule(pl.LightningModule):
         """φ(state) as the update and the read-out see it (default ``tanh(h)``)."""
         return torch.tanh(state)
 
+    def uses_hand_written_bptt(self) -> bool:
+        """Whether :meth:`forward` runs :meth:`bptt_loop`: ``hand_written_bptt`` is set, the
+        class keeps the recurrence its loop was written for (:func:`bptt_applies`) and the
+        ensemble has at most ``bptt_max_sequences`` sequences."""
+        if not (self.hand_written_bptt and bptt_applies(type(self))):
+            return False
+        limit = self.bptt_max_sequences
+        return limit is None or self.mask.numel() <= limit
+
     def bptt_loop(self, w: SimpleNamespace, state) -> Tensor:
         """The features of steps 1..T, (K, T, P, ·), from the hand-written BPTT of this
         class's recurrence (models/bptt.py): what the eager loop of :meth:`step` and
@@ -339,7 +355,7 @@ class CapacityModule(pl.LightningModule):
         """
         w = self.prepare(self.weights())
         state = self.start(w)
-        if self.hand_written_bptt and bptt_applies(type(self)):
+        if self.uses_hand_written_bptt():
             return self.read_out_steps(w, self.bptt_loop(w, state))
         f = self.features(state)
         fs = []
@@ -377,7 +393,7 @@ class CapacityModule(pl.LightningModule):
     def replica_losses(self, pred: Tensor, targets: Tensor) -> Tensor:
         """MSE of each replica over its own sequences only: (K,)."""
         sq = (pred - targets).square() * self.mask[None, :, :, None]
-        counts = torch.tensor(self.num_sequences, device=sq.device, dtype=sq.dtype)
+        counts = self.sequence_counts.to(sq.dtype)
         return sq.sum(dim=(0, 2, 3)) / (counts * (pred.shape[0] * OUTPUT_SIZE))
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
@@ -389,16 +405,21 @@ class CapacityModule(pl.LightningModule):
     def log_losses(self, losses: Tensor) -> None:
         """``train/loss``: through ``self.log`` for a single model; for an ensemble whose
         Trainer has one logger per replica (``measure_ensemble``), replica ``k``'s own loss
-        to ``trainer.loggers[k]``, so that every replica is its own TensorBoard run."""
+        to ``trainer.loggers[k]``, so that every replica is its own TensorBoard run. Under a
+        Trainer, only every ``log_every_n_steps`` steps and at the last one (what its
+        loggers write); :attr:`last_losses` is set at every step."""
         self.last_losses = losses
         loggers = self.trainer.loggers if self._trainer is not None else []
+        if self._trainer is not None:
+            # Only on the steps a logger writes (and the last): ``self.log`` costs about
+            # as much as a small model's step, and the others' values are never read.
+            step = self.trainer.global_step + 1  # the step this loss belongs to
+            if step % self.trainer.log_every_n_steps and step != self.trainer.max_steps:
+                return
         if self.num_replicas == 1 or len(loggers) != self.num_replicas:
             self.log("train/loss", losses.mean(), prog_bar=True)
             return
         self.log("train/loss_mean", losses.mean(), prog_bar=True, logger=False)
-        step = self.trainer.global_step + 1  # the step this loss belongs to
-        if step % self.trainer.log_every_n_steps and step != self.trainer.max_steps:
-            return
         for logger, loss in zip(loggers, losses.tolist(), strict=True):
             logger.log_metrics({"train/loss": loss}, step=step)
 
@@ -414,7 +435,7 @@ class CapacityModule(pl.LightningModule):
 
 #: The methods a recurrence is made of: a class's :meth:`~CapacityModule.bptt_loop` holds
 #: for a subclass only if the subclass overrides none of them.
-RECURRENCE = ("start", "step", "features", "prior", "drive")
+RECURRENCE = ("start", "step", "features", "prior", "drive", "read_out")
 
 
 @functools.cache

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 
 from .base import CapacityModule, default_read_out, leaky, randn
+from .bptt import leaky_loop
 from .options import TAU, TAU_FAST, TAU_SLOW
 
 
@@ -46,6 +47,11 @@ class SRNN(CapacityModule):
 
     def step(self, w, h, f):
         return torch.baddbmm(w.b_r, f, w.W_r.mT)
+
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, h):
+        return leaky_loop(h, None, self.num_steps, w.W_r.mT, w.b_r)
 
 
 class TRNN(CapacityModule):
@@ -97,6 +103,11 @@ class TRNN(CapacityModule):
 
     def step(self, w, h, f):
         return leaky(h, torch.baddbmm(w.b_r, f, w.W_r.mT), w.a)
+
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, h):
+        return leaky_loop(h, w.a, self.num_steps, w.W_r.mT, w.b_r)
 
 
 class MTRNN(CapacityModule):
@@ -174,6 +185,11 @@ class MTRNN(CapacityModule):
 
     def step(self, w, x, f):
         return leaky(x, torch.baddbmm(w.b, f, w.W), w.a)
+
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, x):
+        return leaky_loop(x, w.a, self.num_steps, w.W, w.b)
 
     def read_out(self, w, f):
         return super().read_out(w, f[..., self.hidden_size :])  # the fast layer

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from .base import CapacityModule, default_read_out, leaky, randn
+from .bptt import GCLoop, leaky_loop
 from .classic import recurrent_weights
 from .options import ALPHA_H_PRIME, FACTORS, STATE_INFERENCE, TAU
 
@@ -62,6 +63,14 @@ class PredictiveCodingModule(CapacityModule):
     def prior(self, w, state, f, code):
         """The prior (generative) step ``state_{t-1} -> state_t`` given the cause code."""
         return leaky(state, self.drive(w, state, f, code), w.a)
+
+    def drive_weights(self, w) -> tuple[Tensor, ...]:
+        """The drive as models/bptt.py takes it: ``(W, code)`` for ``code + f W``."""
+        return w.W_r.mT, w.code
+
+    def leaky_bptt(self, w, state):
+        """The prior loop of :meth:`prior` through models/bptt.py (generation)."""
+        return leaky_loop(state, w.a, self.num_steps, *self.drive_weights(w))
 
     def update_causes(self, w, f_prev, eps: Tensor, c: Tensor, rate: float) -> Tensor:
         """Cause update from a hidden prediction error ``eps`` (HC variants);
@@ -200,6 +209,9 @@ class MultiplicativeCauses:
     def drive(self, w, h, f, code):
         return torch.baddbmm(w.b_r, torch.bmm(f, w.W_pd) * code, w.W_fd.mT)
 
+    def drive_weights(self, w):
+        return w.W_pd, w.code, w.W_fd, w.b_r  # b_r + ((f W_pd) ⊙ code) W_fdᵀ
+
     def update_causes(self, w, f_prev, eps, c, rate):
         factor_in = torch.bmm(f_prev, w.W_pd)  # (K, P, F)
         return c - rate * torch.bmm(factor_in * torch.bmm(eps, w.W_fd), w.W_cd.mT)
@@ -244,6 +256,11 @@ class PCRNNV(PredictiveCodingModule):
         True
     """
 
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, state):
+        return self.leaky_bptt(w, state)
+
 
 class PCRNNHCA(AdditiveCauses, PredictiveCodingModule):
     r"""PC-RNN-HC-A: additive hidden causes, one per sequence.
@@ -275,6 +292,11 @@ class PCRNNHCA(AdditiveCauses, PredictiveCodingModule):
         (torch.Size([60, 1, 3, 8]), torch.Size([60, 1, 3, 3]))
     """
 
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, state):
+        return self.leaky_bptt(w, state)
+
 
 class PCRNNHCM(MultiplicativeCauses, PredictiveCodingModule):
     r"""PC-RNN-HC-M: multiplicative hidden causes through ``F`` factors (default ``F = H``).
@@ -298,6 +320,12 @@ class PCRNNHCM(MultiplicativeCauses, PredictiveCodingModule):
         >>> model.replicas[0]["W_cd"].shape  # C×F: one cause per sequence, 4 factors
         torch.Size([3, 4])
     """
+
+    hand_written_bptt = True
+    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
+
+    def bptt_loop(self, w, state):
+        return self.leaky_bptt(w, state)
 
 
 class PCRNNGC(Velocity, PredictiveCodingModule):
@@ -355,6 +383,13 @@ class PCRNNGC(Velocity, PredictiveCodingModule):
             h_new = h_new + (w.alpha_h_prime * w.a) * correction
         return h_new, v
 
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, state):
+        inference = self.hparams.state_inference
+        weights = (w.W_r, w.code)  # d = code + f W_rᵀ
+        return GCLoop.apply(state[0], w.a, w.alpha_h_prime, self.num_steps, inference, *weights)
+
 
 class VelocityCauses(Velocity, PredictiveCodingModule):
     r"""The GC-HC prior and feedback, for either kind of causes (:math:`h'_0 = 0`):
@@ -373,6 +408,9 @@ class VelocityCauses(Velocity, PredictiveCodingModule):
         h, v = state
         v = leaky(v, self.drive(w, h, f, code) - h, w.a)
         return h + v, v
+
+    def leaky_bptt(self, w, state):
+        return leaky_loop(state[0], w.a, self.num_steps, *self.drive_weights(w), velocity=True)
 
     def feedback(self, w, f_prev, state, f, e, c, alpha_x, alpha_h, alpha_h_prime):
         h, v = state
@@ -407,6 +445,11 @@ class PCRNNGCHCA(AdditiveCauses, VelocityCauses):
         True
     """
 
+    hand_written_bptt = True
+
+    def bptt_loop(self, w, state):
+        return self.leaky_bptt(w, state)
+
 
 class PCRNNGCHCM(MultiplicativeCauses, VelocityCauses):
     r"""PC-RNN-GC-HC-M: as PC-RNN-GC-HC-A with the multiplicative drive of PC-RNN-HC-M.
@@ -428,3 +471,9 @@ class PCRNNGCHCM(MultiplicativeCauses, VelocityCauses):
         >>> model.replicas[0]["W_cd"].shape  # C×F
         torch.Size([3, 8])
     """
+
+    hand_written_bptt = True
+    bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
+
+    def bptt_loop(self, w, state):
+        return self.leaky_bptt(w, state)
