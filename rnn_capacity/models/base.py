@@ -414,7 +414,8 @@ class CapacityModule(pl.LightningModule):
             # Only on the steps a logger writes (and the last): ``self.log`` costs about
             # as much as a small model's step, and the others' values are never read.
             step = self.trainer.global_step + 1  # the step this loss belongs to
-            if step % self.trainer.log_every_n_steps and step != self.trainer.max_steps:
+            last = step == self.trainer.max_steps or self.trainer.should_stop
+            if step % self.trainer.log_every_n_steps and not last:
                 return
         if self.num_replicas == 1 or len(loggers) != self.num_replicas:
             self.log("train/loss", losses.mean(), prog_bar=True)

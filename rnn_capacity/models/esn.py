@@ -130,5 +130,5 @@ class ESN(TRNN):
 
     def training_step(self, batch, batch_idx):
         self.fit_read_out(batch["targets"])
-        self.log_losses(self.replica_losses(self(), batch["targets"]))
         self.trainer.should_stop = True  # one closed-form fit is the whole training
+        self.log_losses(self.replica_losses(self(), batch["targets"]))
