@@ -9,7 +9,8 @@ evaluation of 10 seeds (one ensemble) at the optimum. This script projects its w
 from measurements on the machine it runs on:
 
 * **configurations**: for each cell and each method (``--methods``: ``autograd``, the
-  eager loop as before the hand-written BPTT; ``bptt``, each model's default now), one
+  package as it was before the hand-written BPTT — autograd's loop, and the loss through
+  ``self.log`` at every step; ``bptt``, the package's defaults now), one
   real ``measure_ensemble`` run of K = 2 (the cell's x0 hyperparameters and its
   ``paper:`` variant, no logging) at each p of ``--ps``: its wall time (start-up, the
   first iterations, the count) plus ``3000 − N`` times its steady-state time per iteration
@@ -135,6 +136,7 @@ def run_config(model, h, p, k, method, args) -> dict:
             model, h, [Replica(p, s, dict(hp)) for s in range(k)], iterations=n,
             learn_initial_state=config.paper.learn_initial_state, log_dir=None,
             accelerator="cpu", trainer_kwargs={"callbacks": [clock]},
+            log_every_n_steps=1 if method == "autograd" else 50,
         )  # fmt: skip
         wall = time.perf_counter() - t0
     finally:
