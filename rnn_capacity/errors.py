@@ -8,9 +8,11 @@ traceback: library code raises :class:`UsageError`, and :func:`cli_main` turns i
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -23,6 +25,10 @@ __all__ = [
     "ensure_directory",
     "one_line",
 ]
+
+
+#: The errors of a disk that cannot take more (full, over quota, read-only, too large).
+DISK_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO})
 
 
 class UsageError(ValueError):
@@ -78,16 +84,41 @@ def cli_main(
     """Wrap a ``main(argv)`` so that a :class:`UsageError` exits 2 with one stderr line.
 
     Use as a decorator; the wrapped function keeps its signature, so tests may call it
-    with an argument list. Any other exception still shows its traceback: it is a bug,
-    not bad input.
+    with an argument list. An ``OSError`` of a full disk (:data:`DISK_ERRORS`) is one line
+    and exit status 1. Any other exception still shows its traceback: it is a bug, not
+    bad input.
     """
 
     @functools.wraps(main)
     def wrapper(argv: Sequence[str] | None = None) -> int | None:
+        hook = threading.excepthook
+        threading.excepthook = functools.partial(_thread_hook, hook)
         try:
             return main(argv)
         except UsageError as exc:
             sys.stderr.write(f"error: {one_line(exc)}\n")
             sys.exit(2)
+        except OSError as exc:
+            if exc.errno not in DISK_ERRORS:
+                raise  # not the machine's state: a bug, with its traceback
+            # A full disk (or quota, or a read-only remount) where the command had no
+            # more specific word: files are written atomically, so what is finished stays.
+            where = f" {exc.filename}" if exc.filename else ""
+            sys.stderr.write(
+                f"error: cannot write{where} ({exc.strerror or one_line(exc)}); files "
+                "finished before are kept: free space, then run the same command again\n"
+            )
+            sys.exit(1)
+        finally:
+            threading.excepthook = hook
 
     return wrapper
+
+
+def _thread_hook(default, args) -> None:
+    """A full disk in a writer thread (TensorBoard's event writer) is raised again by the
+    thread's next write in the main thread, which reports it in one line: no traceback
+    from the thread as well."""
+    if isinstance(args.exc_value, OSError) and args.exc_value.errno in DISK_ERRORS:
+        return
+    default(args)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shlex
 import shutil
 import statistics
 import sys
@@ -54,10 +55,19 @@ from .cli import (
 )
 from .config import load_search_config
 from .data import load_trajectories
-from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
-from .files import write_atomic
+from .errors import (
+    ArgumentParser,
+    UsageError,
+    check_directory,
+    cli_main,
+    ensure_directory,
+    one_line,
+)
+from .files import DirectoryLock, write_atomic
+from .interrupt import Interrupted, InterruptGuard, interruptible_command, report_interrupted
 from .measure import Replica, measure_ensemble, validate_options, validate_sizes
 from .models import model_slug, resolve_model
+from .models.options import MAX_SEED
 from .optimum import find_optimum, read_space
 from .plotting import SAMPLES, pyplot, save, trajectories_figure
 from .protocol import (
@@ -143,29 +153,37 @@ def evaluate(
     progress: bool = True,
 ) -> Evaluation:
     """Train ``plan`` once per seed; write and return the evaluation (see the module doc)."""
-    options = plan.hparams | plan.settings
     groups = [seeds[i : i + max_ensemble] for i in range(0, len(seeds), max_ensemble)]
-    results, seconds = [], 0.0
     bar = tqdm(total=len(seeds), unit="seed", disable=not progress, desc=f"{plan.model}")
+    try:
+        with InterruptGuard() as guard:  # Ctrl-C/SIGTERM stop the training, never a write
+            return _evaluate(plan, seeds, groups, out, log_dir, log_group, accelerator, bar, guard)
+    finally:
+        bar.close()  # before any message of the caller's, on a line of its own
+
+
+def _evaluate(plan, seeds, groups, out, log_dir, log_group, accelerator, bar, guard) -> Evaluation:
+    options = plan.hparams | plan.settings
+    results, seconds = [], 0.0
     for group in groups:
-        trained = measure_ensemble(
-            plan.model,
-            plan.hidden_size,
-            [Replica(plan.p, s, options, name=f"seed{s}") for s in group],
-            iterations=plan.iterations,
-            learn_initial_state=plan.learn_initial_state,
-            threshold=plan.threshold,
-            accelerator=accelerator,
-            log_dir=log_dir,
-            log_group=log_group,
-            data_path=plan.data,
-            record_losses=True,
-            keep_trajectories=True,
-        )
+        with guard.interruptible():
+            trained = measure_ensemble(
+                plan.model,
+                plan.hidden_size,
+                [Replica(plan.p, s, options, name=f"seed{s}") for s in group],
+                iterations=plan.iterations,
+                learn_initial_state=plan.learn_initial_state,
+                threshold=plan.threshold,
+                accelerator=accelerator,
+                log_dir=log_dir,
+                log_group=log_group,
+                data_path=plan.data,
+                record_losses=True,
+                keep_trajectories=True,
+            )
         results += trained
         seconds += trained[0].seconds  # the ensemble's wall time, shared by its replicas
         bar.update(len(group))
-    bar.close()
     counts = [r.count for r in results]
     report = Evaluation(
         model=plan.model,
@@ -189,9 +207,12 @@ def evaluate(
         loss_curves=[[finite(round_sig(v)) for v in r.loss_curve] for r in results],
         original=original(plan.model, plan.hidden_size),
     )
-    report.write(out / "evaluation.json")
-    write_samples(out, results[0], plan.threshold)
-    write_plots(out, report, results[0])
+    report.write(out / "evaluation.json")  # the result; what follows only illustrates it
+    try:
+        write_samples(out, results[0], plan.threshold)
+        write_plots(out, report, results[0])
+    except OSError as exc:  # e.g. a full disk: the evaluation is saved, its pictures not
+        sys.stderr.write(f"warning: samples and plots not written in {out} ({one_line(exc)})\n")
     return report
 
 
@@ -325,8 +346,11 @@ def check(plan: EvaluationPlan, args) -> list[int]:
     """Validate everything before anything is trained or written."""
     if not 1 <= args.seeds <= 10_000:
         raise UsageError(f"--seeds must be in 1..10000, got {args.seeds}")
-    if args.seed_base < 0:
-        raise UsageError(f"--seed-base must be non-negative, got {args.seed_base}")
+    if not 0 <= args.seed_base <= MAX_SEED - args.seeds + 1:
+        raise UsageError(
+            f"--seed-base {args.seed_base}: the seeds --seed-base .. --seed-base + --seeds - 1 "
+            f"must lie in 0..{MAX_SEED} (2**63 - 1)"
+        )
     if args.max_ensemble < 1:
         raise UsageError(f"--max-ensemble must be at least 1, got {args.max_ensemble}")
     validate_sizes(plan.hidden_size, plan.p, plan.iterations, plan.threshold)
@@ -334,6 +358,11 @@ def check(plan: EvaluationPlan, args) -> list[int]:
     if plan.data is not None:
         load_trajectories(plan.data)
     return list(range(args.seed_base, args.seed_base + args.seeds))
+
+
+def stamp(path: Path) -> int | None:
+    """When ``path`` was last written (None: it does not exist)."""
+    return path.stat().st_mtime_ns if path.exists() else None
 
 
 def default_out(plan: EvaluationPlan, args) -> Path:
@@ -345,6 +374,7 @@ def default_out(plan: EvaluationPlan, args) -> Path:
 
 @cli_main
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     plan = plan_from_args(args)
     seeds = check(plan, args)
@@ -358,15 +388,38 @@ def main(argv=None) -> int:
             f"{args.log_dir / group} already holds runs of these seeds: "
             "pass --force, --log-group or --log-dir"
         )
+    check_directory(out, "output directory")
+    check_directory(args.log_dir, "TensorBoard log directory")
     ensure_directory(out, "output directory")
     ensure_directory(args.log_dir, "TensorBoard log directory")
-    for r in runs:  # --force: the new runs replace the old ones, not mix with them
-        shutil.rmtree(r, ignore_errors=True)
-    with quiet_lightning():
-        report = evaluate(
-            plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
-            progress=not args.json,
-        )  # fmt: skip
+    again = shlex.join([*PROG.split(), *argv])
+    before = stamp(out / "evaluation.json")
+    try:
+        with DirectoryLock(out, "evaluation"), interruptible_command():
+            if (out / "evaluation.json").exists() and not args.force:  # won the race to it
+                raise UsageError(
+                    f"{out} already holds an evaluation: pass --force or another --out"
+                )
+            for r in runs:  # --force: the new runs replace the old ones, not mix with them
+                shutil.rmtree(r, ignore_errors=True)
+            with quiet_lightning():
+                report = evaluate(
+                    plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
+                    progress=not args.json,
+                )  # fmt: skip
+    except (Interrupted, OSError) as exc:
+        if isinstance(exc, Interrupted) and stamp(out / "evaluation.json") != before:
+            return report_interrupted(exc, f"the evaluation is saved in {out}")  # it was done
+        for r in runs:  # half an evaluation: its runs go, so that the same command starts over
+            shutil.rmtree(r, ignore_errors=True)
+        if isinstance(exc, Interrupted):
+            nothing = "nothing was saved (evaluation.json is written once every seed is trained)"
+            return report_interrupted(exc, nothing, again)
+        sys.stderr.write(
+            f"error: cannot write in {out} or {args.log_dir} ({one_line(exc)}); no evaluation "
+            f"was saved: free space, then run again: {again}\n"
+        )
+        return 1
     orig = report.original
     versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
     mode = " (teacher-forced count)" if report.teacher_forced_count else ""

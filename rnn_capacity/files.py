@@ -1,4 +1,5 @@
-"""Durable writes: the one atomic-write helper, and the journal's fsync'ed appends.
+"""Durable writes: the one atomic-write helper, the journal's fsync'ed appends, and the
+one-writer lock of an output directory.
 
 A reader (or a resume after ``kill -9``) sees a file's old content or its new one, never
 half of it: :func:`atomic_file` writes beside the target (``.<name>.<pid>.tmp``),
@@ -8,6 +9,7 @@ records, figures, checkpoints, the data set, the surrogate).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections.abc import Iterator
@@ -15,7 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from .errors import UsageError
+
 TEMPORARY = ".tmp"  # the suffix of a file being written (a kill -9 may leave one behind)
+LOCK = ".lock"  # held (flock) by the process writing an output directory
 
 
 @contextmanager
@@ -54,3 +59,45 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
         f.write("".join(lines))
         f.flush()
         os.fsync(f.fileno())
+
+
+class DirectoryLock:
+    """One writer per output directory (a sweep's, an evaluation's, a study's, a
+    report's): an exclusive ``flock`` on ``<out>/.lock``, taken before the first write.
+
+    The kernel drops the lock when its process dies (kill -9, a crash, a lost node's
+    driver), so a stale lock never blocks a resume; a live one refuses the second
+    command with the holder's pid. ``what`` names the holder in that error. A context
+    manager too (``with DirectoryLock(out, "study"):``)."""
+
+    def __init__(self, out: Path, what: str = "sweep") -> None:
+        self.path = Path(out) / LOCK
+        self.what = what
+        self.fd: int | None = None
+
+    def __enter__(self) -> DirectoryLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise UsageError(
+                f"{self.path.parent} is in use by another {self.what} (pid {holder}): "
+                "wait for it, or pass another --out"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None

@@ -26,7 +26,13 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import model_slug, resolve_model
 from .models.base import CapacityModule
-from .models.options import MAX_HIDDEN, check_count, check_num_sequences, searchable_options
+from .models.options import (
+    MAX_HIDDEN,
+    MAX_SEED,
+    check_count,
+    check_num_sequences,
+    searchable_options,
+)
 from .models.options import validate_options as check_declared
 from .protocol import ACCELERATORS, ITERATIONS, LOG_DIR, THRESHOLD
 
@@ -61,7 +67,7 @@ def validate_sizes(
 
 def validate_run(seeds: list, accelerator: str) -> None:
     for s in seeds:
-        check_count(s, "seed", 0, 2**63 - 1)
+        check_count(s, "seed", 0, MAX_SEED)
     if accelerator not in ACCELERATORS:
         allowed = ", ".join(ACCELERATORS)
         raise UsageError(f"accelerator={accelerator!r} is not one of {allowed}")

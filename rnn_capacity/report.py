@@ -21,8 +21,10 @@ For example::
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import shlex
 import sys
 import zipfile
 import zlib
@@ -40,7 +42,8 @@ from .errors import (
     ensure_directory,
     one_line,
 )
-from .files import write_atomic
+from .files import LOCK, DirectoryLock, write_atomic
+from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import count_parameters
 from .models import BUILTIN_MODELS, MODELS, model_slug
 from .plotting import FORMATS, SAMPLES, pyplot, save_figure, trajectories_figure
@@ -541,6 +544,13 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
     evaluations, warnings = deduplicate(collect(dirs))
     if (out / "report.md").exists() and not force:
         raise UsageError(f"{out} already holds a report.md: pass --force or another --out")
+    if not force and out.is_dir():  # figures of the report's names, but not a report's
+        theirs = sorted(p.name for p in out.iterdir() if is_report_figure(p.name))
+        if theirs:
+            raise UsageError(
+                f"{out} holds {', '.join(theirs[:3])}{' ...' if len(theirs) > 3 else ''} but "
+                "no report.md: pass --force to replace them, or another --out"
+            )
     check_directory(out, "output directory")
     refs = reference_rows(e.model for e in evaluations) if reference else None
     best = {}
@@ -564,6 +574,13 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
     write_atomic(out / "report.md", text.encode("utf-8"))
     files.append(out / "report.md")
     return {"files": files, "warnings": warnings, "evaluations": evaluations, "trajectories": best}
+
+
+def is_report_figure(name: str) -> bool:
+    """Whether a file name is one a report writes (its figures; report.md aside)."""
+    stem, _, fmt = name.rpartition(".")
+    ours = stem in ("capacity", "capacity_per_parameter") or stem.startswith("trajectories_")
+    return ours and fmt in FORMATS
 
 
 def remove_stale_trajectories(out: Path, best: dict) -> None:
@@ -592,8 +609,28 @@ def build_parser() -> ArgumentParser:
 
 @cli_main
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    result = build_report(args.dirs, args.out, reference=args.reference, force=args.force)
+    again = shlex.join([*PROG.split(), *argv, *([] if args.force else ["--force"])])
+    made = not args.out.exists()
+    ensure_directory(args.out, "output directory")  # for its lock
+    try:
+        with interruptible_command(), DirectoryLock(args.out, "report"):
+            result = build_report(args.dirs, args.out, reference=args.reference, force=args.force)
+    except UsageError:
+        if made:  # refused: leave no empty directory behind
+            (args.out / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty after all: keep it
+                args.out.rmdir()
+        raise
+    except Interrupted as exc:  # report.md is written last: a report without it is unfinished
+        return report_interrupted(exc, f"the report in {args.out} is unfinished", again)
+    except OSError as exc:  # a full disk, say: the evaluations are only read
+        sys.stderr.write(
+            f"error: cannot write in {args.out} ({one_line(exc)}); the report is unfinished: "
+            f"free space, then run again: {again}\n"
+        )
+        return 1
     for w in result["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     for path in result["files"]:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import shutil
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -47,11 +48,19 @@ from tqdm.auto import tqdm
 
 from .cli import add_data, add_executor, add_iterations, add_log_dir, quiet_lightning
 from .config import SearchConfig, load_search_config
-from .errors import ArgumentParser, UsageError, cli_main, ensure_directory
+from .errors import (
+    ArgumentParser,
+    UsageError,
+    check_directory,
+    cli_main,
+    ensure_directory,
+    one_line,
+)
 from .evaluate import evaluate, sweep_plan
-from .files import write_json
-from .interrupt import Interrupted
+from .files import DirectoryLock, write_json
+from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .models import MODELS, SPACE_HELP, model_help, model_slug, resolve_model
+from .models.options import MAX_HIDDEN
 from .optimum import find_optimum, observed_optimum
 from .protocol import DEFAULT_EXECUTOR, DEFAULT_PRESET, LOG_DIR, OPTIMA, RESULTS_DIR, StudyOptions
 from .protocol import STUDY_PRESETS as PRESETS
@@ -161,9 +170,10 @@ def run_cell(cell: Cell, opts: StudyOptions, log_dir: Path, bar) -> None:
         bar.set_description(f"{cell.name}: evaluation")
         plan = sweep_plan(cell.sweep_dir, opts.resolution, progress=False, optimum=optimum)
         seeds = list(range(opts.seeds))
-        evaluate(
-            plan, seeds, cell.evaluation_dir, log_dir, f"{cell.name}_evaluation", progress=False
-        )
+        group = f"{cell.name}_evaluation"
+        for s in seeds:  # runs of an evaluation that was stopped: replaced, not mixed with
+            shutil.rmtree(log_dir / group / f"seed{s}", ignore_errors=True)
+        evaluate(plan, seeds, cell.evaluation_dir, log_dir, group, progress=False)
     bar.update(eval_cost)
 
 
@@ -218,7 +228,8 @@ def run_study(
         >>> shutil.rmtree(out)
     """
     for cell in cells:
-        cell.settings, cell.config = sweep_settings(cell, opts, log_dir, data)
+        if cell.settings is None:
+            cell.settings, cell.config = sweep_settings(cell, opts, log_dir, data)
     total = sum(sum(stage_costs(c.settings, opts.seeds)) for c in cells)
     start = time.perf_counter()
     with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
@@ -307,8 +318,8 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
         raise UsageError("--models: a model is named twice")
     spaces = space_files(args.space, models)
     for h in args.sizes or []:
-        if not 1 <= h <= 100_000:
-            raise UsageError(f"--sizes: {h} out of range: 1..100000")
+        if not 1 <= h <= MAX_HIDDEN:
+            raise UsageError(f"--sizes: {h} out of range: 1..{MAX_HIDDEN}")
     given = {"seed": args.seed, "executor": args.executor, "workers": args.workers}
     given["address"] = args.address
     if args.optimum:
@@ -364,7 +375,8 @@ def space_files(given: list[str], models: list[str]) -> dict[str, Path]:
 def main(argv=None) -> int:
     """``python -m rnn_capacity.study``: the study's command line (``argv``: its flags).
 
-    Returns 0 when the study is done, 130 when interrupted (what is finished is kept).
+    Returns 0 when the study is done, 130 (SIGTERM: 143) when interrupted, 1 when a write
+    fails (a full disk); what is finished is kept.
 
     Examples:
         Bad input is one ``error:`` line on stderr and exit status 2:
@@ -378,15 +390,25 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     cells, opts = resolve(args)
-    ensure_directory(args.out, "study directory")
     log_dir = args.log_dir or args.out / LOG_DIR
+    check_directory(args.out, "study directory")
+    check_directory(log_dir, "TensorBoard log directory")
+    for cell in cells:  # every cell's settings checked before the first directory is made
+        cell.settings, cell.config = sweep_settings(cell, opts, log_dir, args.data)
+    ensure_directory(args.out, "study directory")
+    again = shlex.join([*PROG.split(), *argv])
     try:
-        with quiet_lightning():
+        with DirectoryLock(args.out, "study"), quiet_lightning(), interruptible_command():
             written = run_study(cells, opts, args.out, log_dir, args.data)
-    except (Interrupted, KeyboardInterrupt):
-        again = shlex.join([*PROG.split(), *argv])
-        sys.stderr.write(f"interrupted: finished stages are kept; continue with: {again}\n")
-        return 130
+    except (Interrupted, KeyboardInterrupt) as exc:
+        where = f" ({exc.kept})" if getattr(exc, "kept", None) else ""
+        return report_interrupted(exc, f"finished stages are kept in {args.out}{where}", again)
+    except OSError as exc:  # a full disk, say: every finished stage is on disk
+        sys.stderr.write(
+            f"error: cannot write in {args.out} ({one_line(exc)}); finished stages are kept: "
+            f"free space, then continue with: {again}\n"
+        )
+        return 1
     print(f"study of {len(cells)} (model, size) cells done; report in {args.out / 'report'}")
     for path in written.get("files", []):
         print(f"  {path}")

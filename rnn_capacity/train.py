@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -26,12 +27,15 @@ from .cli import (
     quiet_lightning,
 )
 from .errors import ArgumentParser, UsageError, cli_main
-from .interrupt import Interrupted, InterruptGuard
+from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import measure_capacity
 from .models import model_slug
 from .protocol import ITERATIONS
 
 __all__ = ["build_parser", "main", "parse_assignments"]  # parse_assignments: cli.py's
+
+
+PROG = "python -m rnn_capacity.train"
 
 
 def finite_or_none(x):
@@ -40,7 +44,7 @@ def finite_or_none(x):
 
 
 def build_parser() -> ArgumentParser:
-    p = ArgumentParser(prog="python -m rnn_capacity.train", description=__doc__.split("\n")[0])
+    p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     add_model(p)
     p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
     p.add_argument("--num-sequences", type=int, required=True, help="p, trajectories (1..250)")
@@ -79,31 +83,35 @@ def build_parser() -> ArgumentParser:
 
 @cli_main
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     hparams = parse_assignments(args.set)
     if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
         raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
     try:
-        with quiet_lightning(), InterruptGuard() as guard, guard.interruptible():
-            result = measure_capacity(
-                args.model,
-                args.hidden_size,
-                args.num_sequences,
-                iterations=args.iterations,
-                seed=args.seed,
-                learn_initial_state=not args.fixed_initial_state,
-                threshold=args.threshold,
-                accelerator=args.accelerator,
-                log_dir=args.log_dir,
-                progress_bar=not args.no_progress,
-                data_path=args.data,
-                compile=args.compile,
-                keep_module=not args.no_checkpoint,
-                **hparams,
-            )
+        with quiet_lightning(), interruptible_command():
+            return _train(args, hparams)
     except Interrupted as exc:  # Ctrl-C, or SIGTERM (which Lightning alone ends with 0)
-        sys.stderr.write(f"interrupted: {exc} received; nothing was saved\n")
-        return 143 if "SIGTERM" in str(exc) else 130
+        return report_interrupted(exc, "nothing was saved", shlex.join([*PROG.split(), *argv]))
+
+
+def _train(args, hparams: dict) -> int:
+    result = measure_capacity(
+        args.model,
+        args.hidden_size,
+        args.num_sequences,
+        iterations=args.iterations,
+        seed=args.seed,
+        learn_initial_state=not args.fixed_initial_state,
+        threshold=args.threshold,
+        accelerator=args.accelerator,
+        log_dir=args.log_dir,
+        progress_bar=not args.no_progress,
+        data_path=args.data,
+        compile=args.compile,
+        keep_module=not args.no_checkpoint,
+        **hparams,
+    )
     checkpoint = None
     if not args.no_checkpoint:
         checkpoint = args.checkpoint or default_checkpoint(result)

@@ -32,6 +32,7 @@ sequences are masked out of its loss, so they receive no gradient and stay zero.
 from __future__ import annotations
 
 import functools
+import io
 from collections.abc import Sequence
 from types import SimpleNamespace
 
@@ -41,12 +42,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..errors import UsageError
-from ..files import atomic_file
+from ..files import write_atomic
 from ..layout import padding_mask
 from ..protocol import STEPS
 from .options import (
     LR,
     MAX_HIDDEN,
+    MAX_SEED,
     Option,
     check_count,
     check_num_sequences,
@@ -201,7 +203,7 @@ class CapacityModule(pl.LightningModule):
         if not seeds:
             raise UsageError("seed: give at least one seed (one per replica)")
         for s in seeds:
-            check_count(s, "seed", 0, 2**63 - 1)
+            check_count(s, "seed", 0, MAX_SEED)
         ps = hp["num_sequences"]
         for p in ps if isinstance(ps, list | tuple) else [ps]:
             check_num_sequences(p)
@@ -282,8 +284,9 @@ class CapacityModule(pl.LightningModule):
             "epoch": 0,
             "global_step": 0,
         }
-        with atomic_file(path) as f:
-            torch.save(checkpoint, f)
+        buf = io.BytesIO()  # serialised in memory: a full disk is then a plain OSError
+        torch.save(checkpoint, buf)
+        write_atomic(path, buf.getvalue())
 
     # -- what a model provides ------------------------------------------------------
     def init_state(self, g: torch.Generator, p: int) -> dict[str, Tensor]:

@@ -92,6 +92,7 @@ class Option:
 
 #: The largest hidden size accepted (an H×H matrix of 20 000² floats is 1.6 GB already).
 MAX_HIDDEN = 20_000
+MAX_SEED = 2**63 - 1  # torch.Generator.manual_seed's largest signed seed
 
 
 def check_count(value, name: str, low: int = 1, high: int = 10**9) -> int:

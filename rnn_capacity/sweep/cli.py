@@ -27,7 +27,7 @@ from ..cli import (
 )
 from ..config import SearchConfig
 from ..errors import ArgumentParser, cli_main, one_line
-from ..interrupt import Interrupted
+from ..interrupt import Interrupted, interruptible_command, report_interrupted
 from ..protocol import DEFAULT_PRESET
 from ..reference import reference_result
 from .loop import run_sweep
@@ -129,12 +129,13 @@ def main(argv=None) -> int:
     if start is not None:
         print(start, file=sys.stderr)
     try:
-        with quiet_lightning():
+        with quiet_lightning(), interruptible_command():
             summary = run_sweep(settings, config)
     except Interrupted as exc:
         again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
-        sys.stderr.write(f"interrupted: {exc}; resume with: {again}\n")
-        return 143 if "SIGTERM" in str(exc) else 130
+        return report_interrupted(
+            exc, exc.kept or f"what is finished is recorded in {settings.out}", again
+        )
     except OSError as exc:  # a full disk, say: what is recorded stays readable
         sys.stderr.write(
             f"error: cannot write in {settings.out} ({one_line(exc)}); the configurations "

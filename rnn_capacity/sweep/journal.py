@@ -12,9 +12,7 @@ is finished.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
 import shutil
 import sys
@@ -23,7 +21,7 @@ from pathlib import Path
 
 from ..config import SearchConfig
 from ..errors import UsageError, check_directory, ensure_directory, one_line
-from ..files import TEMPORARY, append_lines, write_atomic
+from ..files import LOCK, TEMPORARY, DirectoryLock, append_lines, write_atomic
 from ..records import BestConfiguration, Configuration, SweepSpace, SweepSummary
 from .settings import SweepSettings
 
@@ -75,7 +73,7 @@ def journal_line(line: str, n: int, dims: int, path: Path) -> Configuration:
     where = f"{path}: line {n}"
     try:
         raw = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # ValueError: also a 4301-digit integer
         raise UsageError(f"{where}: {bad_line(f'not JSON: {one_line(exc)}')}") from None
     record = Configuration.from_dict(raw, where)
     if record.index != n - 1:
@@ -95,7 +93,6 @@ def append_evaluations(path: Path, records: list[Configuration]) -> None:
     append_lines(path, [r.to_line() for r in records])
 
 
-LOCK = ".lock"  # held (flock) by the process writing a sweep directory
 OWNER = ".owner"  # in a TensorBoard group: the id of the sweep its runs belong to
 SWEEP_ID = ".sweep-id"  # in a sweep directory: its id (random, made at its start)
 
@@ -109,38 +106,6 @@ def remove_stale_temporaries(out: Path) -> None:
     """``.<name>.tmp`` files a kill -9 left mid-write (the files they replace are intact)."""
     for tmp in out.glob(f".*{TEMPORARY}"):
         tmp.unlink(missing_ok=True)
-
-
-class DirectoryLock:
-    """One writer per sweep directory: an exclusive ``flock`` on ``<out>/.lock``.
-
-    The kernel drops the lock when its process dies (kill -9, a crash, a lost node's
-    driver), so a stale lock never blocks a resume; a live one refuses the second sweep
-    with the holder's pid."""
-
-    def __init__(self, out: Path) -> None:
-        self.path = out / LOCK
-        self.fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise UsageError(
-                f"{self.path.parent} is in use by another sweep (pid {holder}): "
-                "wait for it, or pass another --out"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
 
 
 def sweep_id(out: Path) -> str | None:
