@@ -40,6 +40,15 @@ def one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
+def is_utf8(text: str) -> bool:
+    """Whether ``text`` (e.g. a path from the command line) encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_directory(path: str | os.PathLike, what: str) -> None:
     """Refuse ``path`` unless it is, or could be created as, a writable directory; creates
     nothing (so two paths can both be checked before either is made)."""
@@ -76,6 +85,19 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {self.prog}: {one_line(message)}\n")
         sys.exit(2)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """As argparse's, and every text or path argument must be valid UTF-8: the package
+        records paths and values in JSON and TensorBoard, which cannot hold the stray
+        bytes (``surrogateescape``) of a name in another encoding."""
+        parsed, extra = super().parse_known_args(args, namespace)
+        for dest, value in vars(parsed).items():
+            for item in value if isinstance(value, list | tuple) else [value]:
+                if isinstance(item, str | Path) and not is_utf8(str(item)):
+                    raw = os.fsencode(str(item))
+                    flag = "--" + dest.replace("_", "-")
+                    self.error(f"{flag}: {raw!r} is not valid UTF-8: use a UTF-8 name")
+        return parsed, extra
 
 
 def cli_main(

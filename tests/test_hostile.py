@@ -417,3 +417,31 @@ def test_the_data_file_on_a_full_disk(tmp_path, capsys, monkeypatch, full_disk):
     assert "No space left on device" in last_line(capsys)
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
     np.testing.assert_equal(len(list(tmp_path.iterdir())), 0)
+
+
+# ------------------------------------------------------------------------ non-UTF-8 paths
+
+
+@pytest.mark.parametrize(
+    "command, argv",
+    [
+        ("sweep", ["--model", "srnn", "--hidden-size", "4", "--out", "{bad}"]),
+        ("sweep", ["--model", "srnn", "--hidden-size", "4", "--log-dir", "{bad}"]),
+        ("train", ["--model", "srnn", "--hidden-size", "4", "--num-sequences", "2",
+                   "--log-dir", "{bad}"]),
+        ("evaluate", ["--model", "srnn", "--hidden-size", "4", "--set", "p=2", "--out", "{bad}"]),
+        ("study", ["--models", "srnn", "--sizes", "4", "--out", "{bad}"]),
+        ("report", ["{bad}"]),
+        ("data", ["generate", "--out", "{bad}"]),
+    ],
+)  # fmt: skip
+def test_a_path_that_is_not_utf8_is_one_line(tmp_path, capsys, command, argv):
+    import importlib
+
+    module = "rnn_capacity.sweep.cli" if command == "sweep" else f"rnn_capacity.{command}"
+    main = importlib.import_module(module).main
+    bad = os.fsdecode(os.fsencode(str(tmp_path)) + b"/r\xe9sultats")  # Latin-1, not UTF-8
+    assert run(main, [a.replace("{bad}", bad) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not valid UTF-8" in err
+    assert list(tmp_path.iterdir()) == []  # nothing made, nothing left behind
