@@ -113,13 +113,19 @@ def add_executor(
 
 def parse_value(text: str):
     """A number as Python reads it (``1e-3`` included, which YAML 1.1 leaves a string),
-    else a YAML scalar (``true``, ``null``, ...)."""
+    else a YAML value (``true``, ``null``, ``[1, 2]``, ...); text YAML cannot read is a
+    :class:`UsageError`."""
     for kind in (int, float):
         try:
             return kind(text)
         except ValueError:
             pass
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise UsageError(f"cannot parse the value {text!r} (nested too deeply)") from None
+    except Exception:  # YAMLError, and PyYAML's constructors (`!!bool x`: a KeyError, ...)
+        raise UsageError(f"cannot parse the value {text!r}") from None
 
 
 def parse_assignments(items: list[str]) -> dict:
@@ -131,7 +137,7 @@ def parse_assignments(items: list[str]) -> dict:
             raise UsageError(f"--set {item!r}: expected NAME=VALUE, e.g. --set lr=0.01")
         try:
             out[name.strip()] = parse_value(text.strip())
-        except yaml.YAMLError:
+        except UsageError:
             raise UsageError(f"--set {item!r}: cannot parse the value {text!r}") from None
     return out
 

@@ -59,6 +59,7 @@ SOURCES = ("published", "inferred")
 DIM_KEYS = {"name", "type", "low", "high", "prior"}
 PRIORS = ("uniform", "log-uniform")
 TYPES = ("integer", "real")
+MAX_INTEGER = 2**63 - 1  # an integer dimension's bounds: the optimizer's 64-bit integers
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,37 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:  # ? [1, 2]: a list (or a mapping, a set) as a key
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a {type(key).__name__} cannot be a key", key_node.start_mark
+                ) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"the key {key!r} appears twice", key_node.start_mark
                 )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _finite(value: float) -> bool:
+    """Whether a number is finite as a float (an int beyond float's range is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _count(value) -> bool:
+    """A positive integer (``true`` is no count)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _name(key) -> str:
+    """A key of the file, as a message names it: as it is, or its repr where it holds a
+    line break or other unprintable characters (a message is one line)."""
+    return key if isinstance(key, str) and key.isprintable() else repr(key)
 
 
 def is_space_file(model_or_path: str | Path) -> bool:
@@ -198,19 +224,29 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
     model_given = None if space is None and is_space_file(model_or_path) else str(model_or_path)
     path = Path(space) if space is not None else config_path(model_or_path)
     where = str(path)
-    if not path.is_file():
-        raise UsageError(f"{where}: no such search-space file")
     try:
-        raw = yaml.load(path.read_bytes().decode("utf-8"), Loader=_UniqueKeyLoader)
+        if not path.is_file():
+            raise UsageError(f"{where}: no such search-space file")
+        content = path.read_bytes()
+    except OSError as exc:  # a name too long, a file that cannot be read
+        raise UsageError(f"{where}: cannot read ({one_line(exc.strerror or exc)})") from None
+    try:
+        raw = yaml.load(content.decode("utf-8"), Loader=_UniqueKeyLoader)
     except UnicodeDecodeError as exc:
         raise UsageError(f"{where}: not a YAML text file ({one_line(exc)})") from None
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: not valid YAML ({one_line(exc)})") from None
+    except RecursionError:
+        raise UsageError(f"{where}: not valid YAML (nested too deeply)") from None
+    except Exception as exc:  # PyYAML's constructors: `!!bool x` a KeyError, `!!int x` ...
+        problem = f"{type(exc).__name__}: {one_line(exc)}"
+        raise UsageError(f"{where}: not valid YAML (a value it cannot read: {problem})") from None
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: expected a mapping with keys {sorted(TOP_KEYS)}")
 
     def fail(key: str, problem: str):
-        raise UsageError(f"{where}: {key}: {problem}")
+        message = f"{where}: {_name(key)}: {problem}"
+        raise UsageError(message if len(message.splitlines()) == 1 else one_line(message))
 
     for key in raw:
         if key not in TOP_KEYS:
@@ -234,10 +270,10 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
             fail("model", f"{raw['model']!r} is another model than {model}")
 
     sizes = raw.get("sizes", [])
-    if not isinstance(sizes, list) or not all(isinstance(s, int) and s >= 1 for s in sizes):
+    if not isinstance(sizes, list) or not all(_count(s) for s in sizes):
         fail("sizes", "expected a list of positive integers")
     calls = raw.get("calls", 300)
-    if not isinstance(calls, int) or calls < 1:
+    if not _count(calls):
         fail("calls", "expected a positive integer")
 
     if not isinstance(raw["space"], list) or not raw["space"]:
@@ -272,7 +308,7 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
         low, high = dim["low"], dim["high"]
         if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)):
             fail(key, "low and high must be numbers")
-        if not all(math.isfinite(v) for v in (low, high)):  # .inf and .nan read as floats
+        if not all(_finite(v) for v in (low, high)):  # .inf and .nan read as floats
             fail(key, f"low and high must be finite, got [{low}, {high}]")
         if kind == "integer" and not (float(low).is_integer() and float(high).is_integer()):
             fail(key, "an integer dimension needs integer bounds")
@@ -280,6 +316,12 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
             fail(key, f"low ({low}) must be below high ({high})")
         if prior == "log-uniform" and low <= 0:
             fail(key, f"a log-uniform prior needs low > 0, got {low}")
+        # What the optimizer can work with: 64-bit integers, and a uniform prior's
+        # coordinates (v - low) / (high - low), which overflow where high - low does.
+        if kind == "integer" and not all(abs(v) <= MAX_INTEGER for v in (low, high)):
+            fail(key, f"an integer dimension's bounds must lie within ±{MAX_INTEGER} (64 bits)")
+        if prior == "uniform" and not _finite(float(high) - float(low)):
+            fail(key, f"high - low must be a finite number, got [{low}, {high}]")
         if name == "p" and (low < 1 or high > MAX_SEQUENCES):
             fail(key, f"p must stay within 1..{MAX_SEQUENCES}")
         if kind == "integer":

@@ -176,6 +176,13 @@ class TrajectoryDataModule(pl.LightningDataModule):
 # --------------------------------------------------------------------------------------
 
 
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond float's range
+        return False
+
+
 def generator_knobs(style: str, items: Sequence[str]) -> dict:
     """``["vertices=45,55", "slowing=0.5"]`` -> keyword arguments of the ``style``
     generator: a number, or a comma-separated (low, high) pair; names are checked
@@ -198,7 +205,7 @@ def generator_knobs(style: str, items: Sequence[str]) -> dict:
             ]
         except ValueError:
             raise UsageError(f"--set {item!r}: expected a number or LOW,HIGH") from None
-        if len(values) > 2 or not all(np.isfinite(values)):
+        if len(values) > 2 or not all(_finite(v) for v in values):
             raise UsageError(f"--set {item!r}: expected a finite number or LOW,HIGH")
         knobs[name] = values[0] if len(values) == 1 else tuple(values)
     return knobs

@@ -204,8 +204,11 @@ def resolve_source(
 ) -> tuple[Path, str, int | None, list[Dimension]]:
     """(pickle to load, model, size, dimensions) for a sweep directory or a pickle."""
     source = Path(source)
-    if hidden_size is not None and hidden_size < 1:
-        raise UsageError(f"--hidden-size must be at least 1, got {hidden_size}")
+    if hidden_size is not None:
+        if isinstance(hidden_size, bool) or not isinstance(hidden_size, numbers.Integral):
+            raise UsageError(f"--hidden-size must be an integer, got {hidden_size!r}")
+        if hidden_size < 1:
+            raise UsageError(f"--hidden-size must be at least 1, got {hidden_size}")
     if source.is_dir() or (
         source.name == "surrogate.pk" and (source.parent / "space.json").is_file()
     ):
@@ -334,6 +337,19 @@ def check_points(value, name: str) -> None:
         raise UsageError(f"--{name} must be at least 2, got {value}")
 
 
+def _amount(n: float, exact: bool = False) -> str:
+    """A number for a message (``1e+10``, or ``exact``: every digit), also an integer
+    beyond float's range (``10**400``)."""
+    if n >= 10**300:
+        return f"10**{int(math.log10(n))}"
+    return str(n) if exact else f"{n:.3g}"
+
+
+def _ratio(n: int, d: int) -> float:
+    """``n / d``, or ``n // d`` where ``n`` is beyond float's range (an OverflowError)."""
+    return n / d if n < 10**300 else n // d
+
+
 def find_optimum(
     source: str | Path,
     model: str | None = None,
@@ -351,13 +367,14 @@ def find_optimum(
     if refine is not None:
         check_points(refine, "refine")
     path, model, hidden_size, dims = resolve_source(source, model, hidden_size)
-    grid = resolution ** len(dims)
+    # Integers all along: a resolution such as 10**200 is refused, not an OverflowError.
+    grid = int(resolution) ** len(dims)
     if grid > MAX_GRID_POINTS:
-        hours = grid / GRID_POINTS_PER_SECOND / 3600
+        hours = _ratio(grid, GRID_POINTS_PER_SECOND * 3600)
         raise UsageError(
-            f"--resolution {resolution} in {len(dims)}-D is {grid:.3g} grid points (about "
-            f"{hours:.3g} hours at ~{GRID_POINTS_PER_SECOND:,} points/s); at most "
-            f"{MAX_GRID_POINTS:.0e}: use a lower --resolution and --refine"
+            f"--resolution {_amount(resolution, True)} in {len(dims)}-D is {_amount(grid)} grid "
+            f"points (about {_amount(hours)} hours at ~{GRID_POINTS_PER_SECOND:,} points/s); "
+            f"at most {MAX_GRID_POINTS:.0e}: use a lower --resolution and --refine"
         )
     if "p" not in [d.name for d in dims]:
         raise UsageError(f"the search space of {model} has no dimension p")
@@ -371,11 +388,12 @@ def find_optimum(
         )
 
     if refine is not None:
-        need = refine * len(gp.X_train_) * 8 * REFINE_TEMPORARIES
+        need = int(refine) * len(gp.X_train_) * 8 * REFINE_TEMPORARIES
         if need > MAX_REFINE_BYTES:
             raise UsageError(
-                f"--refine {refine} needs about {need / 2**30:.3g} GiB ({refine} points × "
-                f"{len(gp.X_train_)} training points); at most {MAX_REFINE_BYTES / 2**30:g} GiB"
+                f"--refine {_amount(refine, True)} needs about {_amount(_ratio(need, 2**30))} GiB "
+                f"({_amount(refine, True)} points × {len(gp.X_train_)} training points); at most "
+                f"{MAX_REFINE_BYTES / 2**30:g} GiB"
             )
     predict = gp.predict  # the mean only: the objective p − 2·count, de-normalised
     point, value = grid_argmin(predict, len(dims), resolution, chunk_size(gp), progress)

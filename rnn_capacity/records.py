@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .config import PRIORS, TYPES, Dimension
+from .config import MAX_INTEGER, PRIORS, TYPES, Dimension
 from .errors import UsageError, one_line
 from .files import write_json
 from .models import is_model_name
@@ -87,16 +87,23 @@ def _is_union(hint) -> bool:
     return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
 
 
-def _json_value(value, name: str):
+#: How deep a free-form field (settings, hparams, ...) may nest: no record nests more than
+#: a few levels, and a deeper value could not be written again (json's recursion limit).
+MAX_DEPTH = 32
+
+
+def _json_value(value, name: str, depth: int = 0):
     """Any JSON value without NaN or infinity (``json`` reads them; no record holds one)."""
     if isinstance(value, float) and not math.isfinite(value):
         raise Invalid(name, f"{value} where a finite number is expected")
+    if isinstance(value, dict | list) and depth >= MAX_DEPTH:
+        raise Invalid(name, f"nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
         for k, v in value.items():
-            _json_value(v, f"{name}.{k}")
+            _json_value(v, f"{name}.{k}", depth + 1)
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            _json_value(v, f"{name}[{i}]")
+            _json_value(v, f"{name}[{i}]", depth + 1)
     elif value is not None and not isinstance(value, str | int | float | bool):
         raise Invalid(name, f"not a JSON value ({type(value).__name__})")
     return value
@@ -105,7 +112,10 @@ def _json_value(value, name: str):
 def _decode(value, hint, name: str, minimum: float | None = None):
     """``value`` checked against ``hint`` (the field's annotation); nested records and
     dimensions decoded."""
-    wrong = Invalid(name, f"missing or not a {_describe(hint)} (got {_short(value)})")
+
+    def wrong() -> Invalid:  # made only when needed: the repr of a long list takes time
+        return Invalid(name, f"missing or not a {_describe(hint)} (got {_short(value)})")
+
     if hint is typing.Any:
         return _json_value(value, name)
     if _is_union(hint):
@@ -119,48 +129,66 @@ def _decode(value, hint, name: str, minimum: float | None = None):
             except Invalid as exc:
                 if len(hint.__args__) == 2:  # X | None: X's own message says more
                     raise exc from None
-        raise wrong
+        raise wrong()
     origin = typing.get_origin(hint)
     if origin is list:
         if not isinstance(value, list):
-            raise wrong
+            raise wrong()
         (item,) = typing.get_args(hint)
         return [_decode(v, item, f"{name}[{i}]", minimum) for i, v in enumerate(value)]
     if origin is dict or hint is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
-            raise wrong
+            raise wrong()
         item = typing.get_args(hint)[1] if origin is dict else typing.Any
         return {k: _decode(v, item, f"{name}.{k}", minimum) for k, v in value.items()}
     if hint is Dimension:
         return _dimension(value, name)
     if isinstance(hint, type) and issubclass(hint, Record):
         if not isinstance(value, dict):
-            raise wrong
+            raise wrong()
         return hint._from_fields(value, prefix=f"{name}.")
     if hint is bool:
         if not isinstance(value, bool):
-            raise wrong
+            raise wrong()
         return value
     if hint is int or hint is float:
         ok = isinstance(value, int) if hint is int else isinstance(value, int | float)
-        if (
-            isinstance(value, bool)
-            or not ok
-            or (isinstance(value, float) and not math.isfinite(value))
-        ):
-            raise wrong
+        if isinstance(value, bool) or not ok or (hint is float and not _finite(value)):
+            raise wrong()
         if minimum is not None and value < minimum:
             raise Invalid(name, f"must be at least {minimum:g}, got {value!r}")
         return value
     if hint is str:
         if not isinstance(value, str):
-            raise wrong
+            raise wrong()
         return value
     raise TypeError(f"{name}: no reader for {hint!r}")  # a record declared badly: a bug
 
 
+def _finite(value: int | float) -> bool:
+    """Finite as a float: not NaN or infinity, nor an int beyond float's range (1e400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _name(field: str) -> str:
+    """A field as a message names it: as it is, or its repr where the name holds a line
+    break or other unprintable characters (a message is one line)."""
+    return field if field.isprintable() else repr(field)
+
+
+def _line(message: str) -> str:
+    """``message`` as one line (a problem may quote a key of the file)."""
+    return message if len(message.splitlines()) == 1 else one_line(message)
+
+
 def _short(value) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except RecursionError:
+        return "a value nested too deeply"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -180,6 +208,11 @@ def _dimension(raw, name: str) -> Dimension:
         raise Invalid(dim_name, f"bounds [{low}, {high}] do not fit {dim.prior}")
     if dim.type == "integer" and not (float(low).is_integer() and float(high).is_integer()):
         raise Invalid(dim_name, f"an integer dimension needs integer bounds, got [{low}, {high}]")
+    # As the search-space loader: what the optimizer and the decoding can work with.
+    if dim.type == "integer" and not all(abs(v) <= MAX_INTEGER for v in (low, high)):
+        raise Invalid(dim_name, f"integer bounds [{low}, {high}] beyond 64 bits")
+    if dim.prior == "uniform" and not _finite(float(high) - float(low)):
+        raise Invalid(dim_name, f"bounds [{low}, {high}]: high - low is not a finite number")
     return dim
 
 
@@ -220,7 +253,8 @@ class Record:
         path = Path(path)
         try:
             raw = json.loads(path.read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        # ValueError: not UTF-8, not JSON, or an integer of more than 4300 digits.
+        except (OSError, ValueError, RecursionError) as exc:
             why = cls.UNREADABLE.format(noun=cls.NOUN, why=one_line(exc))
             raise UsageError(f"{path}: {why}") from None
         return cls.from_dict(raw, str(path))
@@ -238,8 +272,9 @@ class Record:
                 )
             return cls._from_fields({k: v for k, v in raw.items() if k != "format"})
         except Invalid as exc:
-            message = cls.INVALID.format(noun=cls.NOUN, field=exc.field, problem=exc.problem)
-            raise UsageError(f"{where}: {message}") from None
+            field = exc.field if "{field!r}" in cls.INVALID else _name(exc.field)
+            message = cls.INVALID.format(noun=cls.NOUN, field=field, problem=exc.problem)
+            raise UsageError(_line(f"{where}: {message}")) from None
 
     @classmethod
     def _from_fields(cls, raw: dict, prefix: str = ""):

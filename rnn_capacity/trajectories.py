@@ -355,9 +355,13 @@ def read_raw_trajectories(path: str | Path | None = None) -> np.ndarray:
             f"{path}: unknown file type {path.suffix or '(no extension)'!r}; "
             "expected .npy or a pickle (.pk, .pkl)"
         )
-    if not path.exists():
+    try:
+        exists, regular = path.exists(), path.is_file()
+    except OSError as exc:  # e.g. a name longer than a file name may be
+        raise UsageError(f"{path}: cannot read ({one_line(exc.strerror or exc)})") from None
+    if not exists:
         raise UsageError(f"{path}: no such file")
-    if not path.is_file():
+    if not regular:
         raise UsageError(f"{path}: not a regular file")
     try:
         if suffix == ".npy":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from rnn_capacity.cli import quiet_lightning
 from rnn_capacity.data import TrajectoryDataModule
@@ -58,3 +60,12 @@ def _quiet():
         logging.getLogger("pytorch_lightning").setLevel(logging.ERROR)
         warnings.filterwarnings("ignore", ".*GPU available.*")
         yield
+
+
+# Hypothesis profiles (tests/test_properties.py): "default" keeps the suite quick;
+# HYPOTHESIS_PROFILE=slow runs many more examples of every property.
+settings.register_profile("default", max_examples=30, deadline=None)
+settings.register_profile(
+    "slow", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
