@@ -133,3 +133,161 @@ def test_a_killed_ray_worker_is_retried(tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err.decode()[-3000:]
     assert indices(tmp_path) == [0, 1, 2, 3]
+
+
+def ray_env(root: Path) -> dict:
+    """A Ray of its own: no auth token in the real HOME, no usage stats."""
+    env = os.environ | {"RAY_AUTH_MODE": "disabled", "HOME": str(root / "home")}
+    return env | {"RAY_USAGE_STATS_ENABLED": "0", "PYTHONUNBUFFERED": "1"}
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def descendants(pid: int) -> set[int]:
+    """``pid``'s processes, children and theirs (a local Ray cluster's workers included)."""
+    out, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                children = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += children - out
+            out |= children
+    return out
+
+
+def wait_for_training(proc: subprocess.Popen, which, timeout: float = 240) -> int:
+    """The first Ray worker training a batch for which ``which(pid)`` holds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        for pid in ray_workers_training():
+            try:
+                if which(pid):
+                    return pid
+            except OSError:  # it ended meanwhile
+                pass
+        time.sleep(0.2)
+    err = proc.stderr.read() if proc.poll() is not None else "(still running)"
+    raise AssertionError(f"no Ray worker started training: {err[-3000:]}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    "signum, status",
+    [(signal.SIGTERM, 143), pytest.param(signal.SIGINT, 130, marks=pytest.mark.slow)],
+    ids=["SIGTERM", "SIGINT"],
+)  # about 45 s each on the 2-core VM: SIGINT takes the same path, hence slow
+def test_a_signal_stops_a_ray_sweep_with_one_line(tmp_path, signum, status):
+    """ray.init replaces the SIGTERM handler (Ray's aborts with a stack dump, 134), and a
+    handler that raises inside ray.wait gives a SystemError: the sweep's own policy holds
+    on a local Ray cluster too (tasks cancelled, the cluster shut down)."""
+    pytest.importorskip("ray")
+    argv = args(tmp_path, "--calls", "6", "--iterations", "300", "--executor", "ray")
+    cmd = [sys.executable, "-m", "rnn_capacity.sweep", *argv, "--workers", "2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=ray_env(tmp_path), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for_training(proc, lambda pid: pid in descendants(proc.pid))
+    cluster = descendants(proc.pid)
+    time.sleep(1)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == status, err[-3000:]
+    assert "Traceback" not in err and "received at time" not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    name = signal.Signals(signum).name
+    assert last.startswith(f"interrupted: {name} received; "), last
+    assert "configurations are recorded" in last and last.endswith("--resume"), last
+    deadline = time.monotonic() + 30  # the local cluster goes with the sweep
+    while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in cluster):
+        time.sleep(0.5)
+    alive = [p for p in cluster if Path(f"/proc/{p}/cmdline").exists()]
+    alive = [p for p in alive if Path(f"/proc/{p}/cmdline").read_bytes()]  # not zombies
+    assert not alive, f"Ray processes left: {alive}"
+
+
+def ray_cluster_running() -> bool:
+    """Whether ``--address auto`` could find a cluster: a GCS process or the address file
+    of the last ``ray start`` (Ray's default temporary directory)."""
+    if Path("/tmp/ray/ray_current_cluster").exists():
+        return True
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and b"gcs_server" in (proc / "cmdline").read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@pytest.mark.parametrize(
+    "address, message",
+    [
+        ("bogus", "expected auto, HOST:PORT or ray://HOST:PORT"),
+        ("ray://host", "expected auto, HOST:PORT or ray://HOST:PORT"),
+        ("host:99999", "expected auto, HOST:PORT or ray://HOST:PORT"),
+        ("127.0.0.1:1", "no Ray cluster reachable at 127.0.0.1:1"),
+        ("ray://127.0.0.1:1", "no Ray cluster reachable at 127.0.0.1:1"),
+        ("auto", "Could not find any running Ray instance"),
+    ],
+)
+def test_a_bad_ray_address_is_one_line_in_bounded_time_and_writes_nothing(
+    tmp_path, capsys, monkeypatch, address, message
+):
+    ray = pytest.importorskip("ray")
+    if address == "auto":
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        if ray.is_initialized() or ray_cluster_running():  # "auto" would join it
+            pytest.skip("a Ray cluster runs on this machine")
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main(args(tmp_path, "--calls", "2", "--executor", "ray", "--address", address))
+    assert time.monotonic() - start < 30
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --address {address!r}: "), err
+    assert message in err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "logs").exists()
+
+
+@pytest.mark.slow  # about 90 s on the 2-core VM: two Ray nodes, then their workers start
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_a_lost_ray_node_is_retried_and_every_configuration_recorded_once(tmp_path, monkeypatch):
+    """A cluster of two nodes on this machine (head and worker, one CPU each); the worker
+    node is killed while it trains a batch: the sweep completes, each index once."""
+    pytest.importorskip("ray")
+    for key, value in ray_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    from ray.cluster_utils import Cluster
+
+    # The head notices a dead node in about 2 s (default: about 30 s).
+    fast = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+    small = {"num_cpus": 1, "object_store_memory": 100 * 1024**2}
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args=small | {"include_dashboard": False, "_system_config": fast},
+    )
+    try:
+        node = cluster.add_node(**small)
+        raylet = node.all_processes["raylet"][0].process.pid
+        argv = args(tmp_path, "--calls", "4", "--iterations", "300", "--executor", "ray")
+        argv[argv.index("trnn")] = "srnn"
+        argv[argv.index("--hidden-size") + 1] = "4"
+        cmd = [sys.executable, "-m", "rnn_capacity.sweep", *argv, "--workers", "2"]
+        cmd += ["--address", cluster.address]
+        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
+        try:
+            victim = wait_for_training(proc, lambda pid: parent_of(pid) == raylet)
+            time.sleep(1)  # into training
+            assert Path(f"/proc/{victim}/cmdline").read_bytes().startswith(b"ray::train_batch")
+            cluster.remove_node(node, allow_graceful=False)  # kill -9 of its processes
+            _, err = proc.communicate(timeout=300)
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, err[-3000:]
+        assert indices(tmp_path) == [0, 1, 2, 3]
+    finally:
+        cluster.shutdown()

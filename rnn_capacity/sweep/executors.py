@@ -20,6 +20,11 @@ in whatever order they finish:
   is retried by Ray (``max_retries``), then recorded as failed. Tasks ask for GPUs where
   the cluster has them. Outputs go to absolute paths: the driver's output and log
   directories must be reachable from the workers (one machine, or a shared filesystem).
+  The cluster is joined before the sweep writes anything: an address where no cluster
+  answers is one ``error: --address ...`` line, in seconds (about 40 s where something
+  else listens on the port: Ray's one attempt). Ctrl-C and SIGTERM stop it like the
+  other executors (Ray's own SIGTERM handler is put aside; the tasks in flight are
+  cancelled, a local cluster ends with the sweep).
 
 While batches are in flight the next points are asked of a copy of the optimiser told a
 lie for every pending point (``cl_min``), so that workers do not train the same point.
@@ -30,17 +35,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import socket
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 import torch
 
+from ..errors import UsageError, one_line
 from ..protocol import EXECUTORS
 from .batch import failed_records, train_batch
-from .settings import require_ray
+from .settings import ray_address, require_ray
 
 _RAY_INIT = threading.Lock()
 
@@ -180,12 +188,14 @@ class ProcessExecutor(InFlight):
 class RayExecutor(InFlight):
     """Batches as Ray tasks on a Ray cluster (Ray Core; Tune has no skopt searcher)."""
 
+    POLL = 0.5  # seconds: how long a Ctrl-C or SIGTERM may wait for ray.wait
+
     def __init__(self, settings, config, workers: int | None, address: str | None) -> None:
         ray = require_ray()
         with _RAY_INIT:  # concurrent sweeps of a study share one connection
             if not ray.is_initialized():
-                local = {} if address else {"object_store_memory": 256 * 1024**2}
-                ray.init(address=address, include_dashboard=False, log_to_driver=False, **local)
+                with _keeping_signal_handlers():
+                    connect(ray, address)
         resources = ray.cluster_resources()
         self.ray = ray
         self.workers = workers or max(1, int(resources.get("CPU", 1)))
@@ -206,8 +216,15 @@ class RayExecutor(InFlight):
         self.pending.append(task)
 
     def collect(self, interruptible) -> list[tuple[Task, tuple]]:
-        with interruptible():
-            ready, _ = self.ray.wait([t.future for t in self.pending], num_returns=1)
+        # In slices, a signal taken between them: an exception raised by a signal handler
+        # inside ray.wait (whose C++ runs the handlers) comes out as a SystemError.
+        ready = []
+        while not ready:
+            with interruptible():  # raises Interrupted for a signal that came meanwhile
+                pass
+            ready, _ = self.ray.wait(
+                [t.future for t in self.pending], num_returns=1, timeout=self.POLL
+            )
         out = []
         for task in [t for t in self.pending if t.future in ready]:
             self.pending.remove(task)
@@ -215,6 +232,7 @@ class RayExecutor(InFlight):
                 out.append((task, self.ray.get(task.future)))
             except (self.ray.exceptions.WorkerCrashedError,
                     self.ray.exceptions.NodeDiedError,
+                    self.ray.exceptions.ObjectLostError,  # its result, with its node
                     self.ray.exceptions.OutOfMemoryError) as exc:  # fmt: skip
                 why = f"worker lost after retries ({type(exc).__name__})"
                 out.append(
@@ -234,6 +252,61 @@ class RayExecutor(InFlight):
         for task in self.pending:
             self.ray.cancel(task.future, force=True)
         self.pending.clear()
+
+
+#: Seconds to wait for the cluster's port to accept a connection before joining it.
+CONNECT_TIMEOUT = 5.0
+_GCS_WAIT = "RAY_gcs_server_port_wait_time_s"  # read by ray.init (ray._private.node)
+
+
+def connect(ray, address: str | None) -> None:
+    """``ray.init``: a local cluster (``address`` None), or the cluster at ``address``,
+    which fails in bounded time as one :class:`UsageError` where there is none.
+
+    Ray itself would retry an address where nothing answers for minutes: the port must
+    first accept a plain TCP connection within :data:`CONNECT_TIMEOUT`, and Ray makes one
+    attempt at the cluster's GCS (about 40 s where the port is not a Ray cluster's)."""
+    if address is None:
+        ray.init(include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
+        return
+    where = ray_address(address)
+    if where is not None:  # "auto": Ray finds the cluster, or says at once that there is none
+        host, port = where
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT).close()
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+            raise UsageError(
+                f"--address {address!r}: no Ray cluster reachable at {host}:{port} ({why})"
+            ) from None
+    ours = _GCS_WAIT not in os.environ  # a value of the user's stands
+    if ours:
+        os.environ[_GCS_WAIT] = "1"  # one attempt at the GCS, not 20 of ~30 s each
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+        raise UsageError(f"--address {address!r}: {one_line(exc)}") from None
+    finally:
+        if ours:
+            os.environ.pop(_GCS_WAIT, None)
+
+
+@contextmanager
+def _keeping_signal_handlers():
+    """``ray.init`` installs its own SIGTERM handlers (C++ and Python; a SIGTERM then
+    aborts the process with a stack dump, status 134): put back the Python handlers that
+    were there (the sweep's :class:`~rnn_capacity.interrupt.InterruptGuard`), so that a
+    SIGTERM stops the sweep like Ctrl-C. Only in the main thread (signal's restriction)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            if callable(handler):  # a Python handler; Ray's own stay where there was none
+                signal.signal(s, handler)
 
 
 def make_executor(settings, config):

@@ -168,6 +168,8 @@ def run_sweep(settings: SweepSettings, config: SearchConfig) -> SweepSummary:
 def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLock) -> SweepSummary:
     start = time.perf_counter()
     with InterruptGuard() as guard:
+        # Joining a Ray cluster fails on a bad --address: before anything is written.
+        executor = make_executor(settings, config)
         records = prepare_output(settings, experiment(settings, config), lock)
         earlier = summarised_wall(settings.out) if records else 0.0
         opt = make_optimizer(settings, config, len(records))
@@ -187,7 +189,6 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
             tqdm.write(f"{done} (--calls {settings.calls}): refreshing the summary and plots only")
         bar = tqdm(total=settings.calls, initial=min(len(records), settings.calls), unit="config")
         bar.set_postfix_str(best_so_far(records))
-        executor = make_executor(settings, config)
         launched = len(records)
         finished: dict[int, tuple[list[Configuration], dict]] = {}  # by start, not written
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from ..protocol import (
 from ..protocol import SWEEP_PRESETS as PRESETS
 from ..reference import reference_result
 
-__all__ = ["PRESETS", "SweepSettings", "require_ray", "resolve_settings"]
+__all__ = ["PRESETS", "SweepSettings", "ray_address", "require_ray", "resolve_settings"]
 
 
 @dataclass
@@ -159,6 +160,7 @@ def resolve_settings(
         raise UsageError(f"--workers={workers} out of range: 1..4096")
     if address is not None and executor != "ray":
         raise UsageError("--address needs --executor ray")
+    ray_address(address)  # its form; the cluster is joined before anything is written
     if executor == "ray":
         require_ray()
     if PRESETS[preset].start_at_reference and space is None:
@@ -219,6 +221,22 @@ def reference_start(config: SearchConfig, hidden_size: int) -> str | None:
         f"starting at the original study's optimum at H={hidden_size} ({values}); its "
         f"surrogate predicts {ref.surrogate_predicted_count:.1f} of {x0['p']} learned there"
     )
+
+
+#: The forms ``--address`` takes (besides none: a local cluster).
+ADDRESS_FORMS = "auto, HOST:PORT or ray://HOST:PORT"
+_HOST = re.compile(r"[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]")
+
+
+def ray_address(address: str | None) -> tuple[str, int] | None:
+    """The host and port ``--address`` names (None for ``auto`` or no address); a
+    :class:`UsageError` unless it is one of :data:`ADDRESS_FORMS`."""
+    if address is None or address == "auto":
+        return None
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not (sep and _HOST.fullmatch(host) and port.isdigit() and 1 <= int(port) <= 65535):
+        raise UsageError(f"--address {address!r}: expected {ADDRESS_FORMS}")
+    return host.strip("[]"), int(port)
 
 
 def require_ray():
