@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnn_capacity import trajectories
-from rnn_capacity.errors import ArgumentParser, UsageError, cli_main, one_line
+from rnn_capacity.errors import DISK_ERRORS, ArgumentParser, UsageError, cli_main, one_line
 from rnn_capacity.files import atomic_file
 from rnn_capacity.layout import check_num_sequences, padding_mask
 from rnn_capacity.plotting import pyplot
@@ -233,6 +233,8 @@ def _generate(
         with atomic_file(out) as f:
             np.save(f, arr)
     except OSError as exc:
+        if exc.errno in DISK_ERRORS:
+            raise  # the machine's state, not bad input: cli_main's one line, exit 1
         raise UsageError(f"{out}: cannot write ({one_line(exc)})") from exc
     extra = "".join(f", {k}={v}" for k, v in (knobs or {}).items())
     print(f"wrote {out}: shape {arr.shape}, style {style}, seed {seed}{extra}")
@@ -297,6 +299,8 @@ def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
     try:
         fig.savefig(out, dpi=100)
     except (OSError, RuntimeError) as exc:  # RuntimeError: e.g. .pgf without LaTeX
+        if getattr(exc, "errno", None) in DISK_ERRORS:
+            raise
         raise UsageError(f"{out}: cannot write ({one_line(exc)})") from exc
     finally:
         plt.close(fig)

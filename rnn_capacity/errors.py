@@ -21,6 +21,7 @@ __all__ = [
     "ArgumentParser",
     "UsageError",
     "check_directory",
+    "path_exists",
     "cli_main",
     "ensure_directory",
     "one_line",
@@ -47,6 +48,16 @@ def is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def path_exists(path: str | os.PathLike, what: str, kind: str = "any") -> bool:
+    """Whether ``path`` exists (``kind``: "any", "file" or "dir"); a path the system
+    refuses to look at (a name too long, a loop of links) is bad input, not a traceback."""
+    path = Path(path)
+    try:
+        return {"any": path.exists, "file": path.is_file, "dir": path.is_dir}[kind]()
+    except OSError as exc:
+        raise UsageError(f"{what} {str(path)[:80]}...: {exc.strerror or exc}") from None
 
 
 def check_directory(path: str | os.PathLike, what: str) -> None:

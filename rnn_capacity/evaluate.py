@@ -62,6 +62,7 @@ from .errors import (
     cli_main,
     ensure_directory,
     one_line,
+    path_exists,
 )
 from .files import DirectoryLock, write_atomic
 from .interrupt import Interrupted, InterruptGuard, interruptible_command, report_interrupted
@@ -76,6 +77,7 @@ from .protocol import (
     ITERATIONS,
     LOG_DIR,
     MAX_ENSEMBLE,
+    MAX_EVALUATION_SEEDS,
     RESOLUTION,
     RESULTS_DIR,
     THRESHOLD,
@@ -128,7 +130,7 @@ def sweep_plan(
 ) -> EvaluationPlan:
     """The optimum of a sweep's surrogate (``optimum``: one found before), with that
     sweep's protocol."""
-    if not (sweep_dir / "space.json").is_file():
+    if not path_exists(Path(sweep_dir) / "space.json", "--from", "file"):
         raise UsageError(f"--from {sweep_dir}: not a sweep directory (no space.json)")
     space = read_space(sweep_dir)
     if optimum is None:
@@ -344,8 +346,8 @@ def plan_from_args(args) -> EvaluationPlan:
 
 def check(plan: EvaluationPlan, args) -> list[int]:
     """Validate everything before anything is trained or written."""
-    if not 1 <= args.seeds <= 10_000:
-        raise UsageError(f"--seeds must be in 1..10000, got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_EVALUATION_SEEDS:
+        raise UsageError(f"--seeds must be in 1..{MAX_EVALUATION_SEEDS}, got {args.seeds}")
     if not 0 <= args.seed_base <= MAX_SEED - args.seeds + 1:
         raise UsageError(
             f"--seed-base {args.seed_base}: the seeds --seed-base .. --seed-base + --seeds - 1 "

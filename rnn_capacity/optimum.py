@@ -350,6 +350,21 @@ def _ratio(n: int, d: int) -> float:
     return n / d if n < 10**300 else n // d
 
 
+def check_grid(resolution: int, dims: int) -> None:
+    """Refuse a grid of ``resolution ** dims`` points that would not end in reasonable
+    time (``UsageError`` with the estimate); the study checks it before its sweeps."""
+    check_points(resolution, "resolution")
+    # Integers all along: a resolution such as 10**200 is refused, not an OverflowError.
+    grid = int(resolution) ** dims
+    if grid > MAX_GRID_POINTS:
+        hours = _ratio(grid, GRID_POINTS_PER_SECOND * 3600)
+        raise UsageError(
+            f"--resolution {_amount(resolution, True)} in {dims}-D is {_amount(grid)} grid "
+            f"points (about {_amount(hours)} hours at ~{GRID_POINTS_PER_SECOND:,} points/s); "
+            f"at most {MAX_GRID_POINTS:.0e}: use a lower --resolution and --refine"
+        )
+
+
 def find_optimum(
     source: str | Path,
     model: str | None = None,
@@ -367,15 +382,7 @@ def find_optimum(
     if refine is not None:
         check_points(refine, "refine")
     path, model, hidden_size, dims = resolve_source(source, model, hidden_size)
-    # Integers all along: a resolution such as 10**200 is refused, not an OverflowError.
-    grid = int(resolution) ** len(dims)
-    if grid > MAX_GRID_POINTS:
-        hours = _ratio(grid, GRID_POINTS_PER_SECOND * 3600)
-        raise UsageError(
-            f"--resolution {_amount(resolution, True)} in {len(dims)}-D is {_amount(grid)} grid "
-            f"points (about {_amount(hours)} hours at ~{GRID_POINTS_PER_SECOND:,} points/s); "
-            f"at most {MAX_GRID_POINTS:.0e}: use a lower --resolution and --refine"
-        )
+    check_grid(resolution, len(dims))
     if "p" not in [d.name for d in dims]:
         raise UsageError(f"the search space of {model} has no dimension p")
     gp = load_surrogate(path)

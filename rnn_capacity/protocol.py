@@ -25,6 +25,7 @@ THRESHOLD = 0.1
 TRIES = 2
 #: Seeds of an evaluation at an optimum.
 EVALUATION_SEEDS = 10
+MAX_EVALUATION_SEEDS = 10_000  # seeds one evaluation trains, at most
 #: Grid points per dimension when the optimum is read off a surrogate.
 RESOLUTION = 50
 #: Seeds of an evaluation trained at once, as one ensemble.

@@ -61,8 +61,16 @@ from .files import DirectoryLock, write_json
 from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .models import MODELS, SPACE_HELP, model_help, model_slug, resolve_model
 from .models.options import MAX_HIDDEN
-from .optimum import find_optimum, observed_optimum
-from .protocol import DEFAULT_EXECUTOR, DEFAULT_PRESET, LOG_DIR, OPTIMA, RESULTS_DIR, StudyOptions
+from .optimum import check_grid, find_optimum, observed_optimum
+from .protocol import (
+    DEFAULT_EXECUTOR,
+    DEFAULT_PRESET,
+    LOG_DIR,
+    MAX_EVALUATION_SEEDS,
+    OPTIMA,
+    RESULTS_DIR,
+    StudyOptions,
+)
 from .protocol import STUDY_PRESETS as PRESETS
 from .records import Optimum, SweepSummary
 from .report import build_report
@@ -341,7 +349,13 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
             given[name] = value
     if args.seed < 0:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
+    if args.seeds is not None and args.seeds > MAX_EVALUATION_SEEDS:
+        raise UsageError(f"--seeds must be in 1..{MAX_EVALUATION_SEEDS}, got {args.seeds}")
     opts = dataclasses.replace(PRESETS[args.preset], **given)
+    if opts.optimum == "surrogate":  # the grid each cell's optimum stage will search
+        for model in models:
+            dims = len(load_search_config(model, space=spaces.get(model)).space)
+            check_grid(opts.resolution, dims)
     if opts.calls is not None:
         # The optimum needs a fitted surrogate: at least one GP point after the random ones
         # (the sweep's presets draw 5 or 10 random points after x0).

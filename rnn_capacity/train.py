@@ -26,7 +26,7 @@ from .cli import (
     parse_assignments,
     quiet_lightning,
 )
-from .errors import ArgumentParser, UsageError, cli_main
+from .errors import ArgumentParser, UsageError, cli_main, path_exists
 from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import measure_capacity
 from .models import model_slug
@@ -81,13 +81,21 @@ def build_parser() -> ArgumentParser:
     return p
 
 
+def parse(argv: list[str]) -> tuple:
+    """The command line's checks before any training: its arguments and ``--set`` values;
+    bad input raises :class:`~rnn_capacity.errors.UsageError`."""
+    args = build_parser().parse_args(argv)
+    hparams = parse_assignments(args.set)
+    exists = args.checkpoint is not None and path_exists(args.checkpoint, "--checkpoint")
+    if exists and not args.force:
+        raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
+    return args, hparams
+
+
 @cli_main
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
-    hparams = parse_assignments(args.set)
-    if args.checkpoint is not None and args.checkpoint.exists() and not args.force:
-        raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")
+    args, hparams = parse(argv)
     try:
         with quiet_lightning(), interruptible_command():
             return _train(args, hparams)

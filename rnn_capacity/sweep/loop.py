@@ -11,6 +11,7 @@ import shutil
 import sys
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,6 +25,7 @@ from ..files import write_atomic, write_json
 from ..interrupt import Interrupted, InterruptGuard
 from ..plotting import pyplot, save
 from ..records import Configuration, SweepSummary
+from .batch import train_batch
 from .executors import Task, make_executor
 from .journal import (
     JOURNAL,
@@ -112,6 +114,23 @@ def save_best_model(
         write_json(out / "best.json", which | {"counts": best.counts})
 
 
+def restore_best_model(
+    records: list[Configuration], settings: SweepSettings, config: SearchConfig
+) -> None:
+    """``best.ckpt`` is missing though configurations are recorded (a write that failed in
+    an earlier version, a deleted file): train the best one again — its own seeds, alone
+    and not logged, which gives its model to float rounding (the replicas are
+    independent) — and save it."""
+    best = min((r for r in records if not r.failed), key=lambda r: r.objective, default=None)
+    if best is None:
+        return
+    tqdm.write(
+        f"{settings.out / 'best.ckpt'} is missing: training configuration {best.index} again"
+    )
+    _, models = train_batch([best.x], best.index, replace(settings, log_dir=None), config)
+    save_best_model([], [best], models, settings.out)
+
+
 def save_state(
     opt: Optimizer, records: list[Configuration], settings: SweepSettings, wall: float
 ) -> None:
@@ -192,6 +211,9 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
         launched = len(records)
         finished: dict[int, tuple[list[Configuration], dict]] = {}  # by start, not written
         try:
+            if records and not (settings.out / "best.ckpt").exists():
+                with guard.interruptible():
+                    restore_best_model(records, settings, config)
             while len(records) < settings.calls:
                 while executor.has_room() and launched < settings.calls:
                     k = min(settings.batch_size, settings.calls - launched)
@@ -209,8 +231,11 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
                 # the ones before it (a crash loses it with them: work in flight).
                 while len(records) in finished:
                     batch, models = finished.pop(len(records))
-                    append_evaluations(settings.out / JOURNAL, batch)
+                    # The checkpoint first: a recorded best always has its best.ckpt (a
+                    # full disk stops the sweep before the journal line, and the resume
+                    # trains the batch again).
                     save_best_model(records, batch, models, settings.out)
+                    append_evaluations(settings.out / JOURNAL, batch)
                     records += batch
                     save_state(opt, records, settings, earlier + time.perf_counter() - start)
                     log_search(writer, records, since=batch[0].index)
@@ -221,7 +246,7 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
                 guard.check()
         except Interrupted as exc:
             recorded = f"{len(records)} of {settings.calls} configurations are recorded"
-            raise Interrupted(f"{exc} received; {recorded} in {settings.out}") from None
+            raise Interrupted(f"{recorded} in {settings.out}", exc.signum) from None
         finally:
             executor.shutdown()
             bar.close()

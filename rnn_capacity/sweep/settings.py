@@ -18,7 +18,7 @@ from ..data import load_trajectories
 from ..errors import UsageError
 from ..measure import MAX_ITERATIONS, validate_run
 from ..models import model_slug, resolve_model
-from ..models.options import MAX_HIDDEN
+from ..models.options import MAX_HIDDEN, MAX_SEED
 from ..protocol import (
     DEFAULT_ACCELERATOR,
     DEFAULT_EXECUTOR,
@@ -78,7 +78,7 @@ RANGES = {
     "batch_size": (1, 1000),
     "initial_points": (0, 10**6),
     "hidden_size": (1, MAX_HIDDEN),
-    "seed": (0, 2**63 - 1),
+    "seed": (0, MAX_SEED),
 }
 
 
