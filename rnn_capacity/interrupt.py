@@ -62,6 +62,8 @@ class InterruptGuard:
     def _handle(self, signum, frame) -> None:
         self.requested = True
         self.signum = signum
+        _STOP.signum = signum  # for the guards of other threads (a study's sweeps)
+        _STOP.set()
         if self.armed:
             raise Interrupted(signum=signum)
 
@@ -77,6 +79,17 @@ class InterruptGuard:
     def check(self) -> None:
         if self.requested:
             raise Interrupted(signum=self.signum)
+        if _STOP.is_set() and threading.current_thread() is not threading.main_thread():
+            # Signals reach the main thread only: a guard elsewhere stops at its next check
+            # (the executors wait in short slices, each one a check).
+            raise Interrupted(signum=_STOP.signum)
+
+
+class _Stop(threading.Event):
+    signum: int = signal.SIGINT
+
+
+_STOP = _Stop()  # set by a signal this process handled; cleared as a command starts
 
 
 def signal_name(signum: int | None) -> str:
@@ -103,5 +116,6 @@ def interruptible_command():
     """The outermost guard of a command's ``main``: a signal anywhere in the block raises
     :class:`Interrupted` (library code inside, such as the sweep, holds its own guard over
     its writes and passes on a signal it deferred)."""
+    _STOP.clear()  # a signal an earlier command (in this process) handled is spent
     with InterruptGuard() as guard, guard.interruptible():
         yield guard

@@ -41,9 +41,12 @@ RESULTS_DIR = Path("results")
 CLI_ACCELERATORS = ("auto", "cpu", "gpu")
 ACCELERATORS = (*CLI_ACCELERATORS, "cuda", "mps")
 DEFAULT_ACCELERATOR = "auto"
-#: Where a sweep trains its batches (``rnn_capacity.sweep.executors``).
-EXECUTORS = ("local", "process", "ray")
-DEFAULT_EXECUTOR = "local"
+#: Where a sweep trains its batches (``rnn_capacity.sweep.executors``). ``auto``, the
+#: default, uses every core: a sweep whose batches hold more than one configuration trains
+#: them on one single-threaded worker process per core (small products do not split well
+#: over threads: ``bench/cores.py``), any other sweep in its own process (``local``).
+EXECUTORS = ("auto", "local", "process", "ray")
+DEFAULT_EXECUTOR = "auto"
 #: Which optimum a study evaluates: the surrogate's grid optimum, or the best observed.
 OPTIMA = ("surrogate", "observed")
 
@@ -104,6 +107,7 @@ class StudyOptions:
     workers: int | None = None
     address: str | None = None
     concurrent: int = 1  # sweeps at once
+    threads: int | None = None  # torch threads of each process worker (None: the sweep's)
 
 
 #: ``paper`` is protocol.md (each model's ``paper`` sweep, 10 seeds, the res-50 grid);

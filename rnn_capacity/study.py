@@ -36,6 +36,7 @@ For example::
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 import shutil
 import sys
@@ -133,6 +134,7 @@ def sweep_settings(
         executor=opts.executor or DEFAULT_EXECUTOR,
         workers=opts.workers,
         address=opts.address,
+        threads=opts.threads,
     )
 
 
@@ -351,6 +353,9 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
     if args.seeds is not None and args.seeds > MAX_EVALUATION_SEEDS:
         raise UsageError(f"--seeds must be in 1..{MAX_EVALUATION_SEEDS}, got {args.seeds}")
+    cells = cells_of(models, args.sizes, args.out, spaces)
+    if args.executor is None and args.concurrent is None and args.workers is None:
+        given |= every_cell(len(cells))
     opts = dataclasses.replace(PRESETS[args.preset], **given)
     if opts.optimum == "surrogate":  # the grid each cell's optimum stage will search
         for model in models:
@@ -360,7 +365,18 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
         # The optimum needs a fitted surrogate: at least one GP point after the random ones
         # (the sweep's presets draw 5 or 10 random points after x0).
         opts = dataclasses.replace(opts, initial_points=max(0, min(5, opts.calls - 2)))
-    return cells_of(models, args.sizes, args.out, spaces), opts
+    return cells, opts
+
+
+def every_cell(cells: int) -> dict:
+    """The study's default on a machine of N > 1 cores: min(N, cells) sweeps at once,
+    each training on one worker process of one thread (a sweep's own search stays
+    sequential, as the original's was); with one cell, the sweep's own default
+    (``--executor auto``)."""
+    cores = os.cpu_count() or 1
+    if cells < 2 or cores < 2:
+        return {}
+    return {"concurrent": min(cores, cells), "executor": "process", "workers": 1, "threads": 1}
 
 
 def space_files(given: list[str], models: list[str]) -> dict[str, Path]:

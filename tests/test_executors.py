@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from rnn_capacity.sweep import main
+from rnn_capacity.sweep.cli import build_parser, resolve_args
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model", "trnn", "--hidden-size", "8", "--initial-points", "1", "--batch-size", "1"]
@@ -41,7 +42,7 @@ def test_a_two_worker_process_sweep_records_every_configuration_once(tmp_path):
 
 def test_workers_need_the_process_executor(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        main(args(tmp_path, "--calls", "2", "--workers", "2"))
+        main(args(tmp_path, "--calls", "2", "--workers", "2", "--executor", "local"))
     assert exc.value.code == 2
     assert "--workers needs --executor process or ray" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -291,3 +292,35 @@ def test_a_lost_ray_node_is_retried_and_every_configuration_recorded_once(tmp_pa
         assert indices(tmp_path) == [0, 1, 2, 3]
     finally:
         cluster.shutdown()
+
+
+@pytest.mark.parametrize(
+    "cores, batch, workers, expected",
+    [
+        (2, 4, None, ("process", 2, 1)),  # every core, one thread each
+        (16, 4, None, ("process", 16, 1)),
+        (2, 1, None, ("local", 1, None)),  # a batch of one: the original's sequential loop
+        (1, 4, None, ("local", 1, None)),  # one core: nothing to share
+        (8, 4, 2, ("process", 2, 4)),  # --workers 2 on 8 cores: 4 threads each
+        (8, 1, 1, ("local", 1, None)),
+    ],
+)
+def test_the_auto_executor_uses_every_core(monkeypatch, cores, batch, workers, expected):
+    from rnn_capacity.study import every_cell
+    from rnn_capacity.sweep.settings import every_core
+
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert every_core(batch, workers, None) == expected
+    assert every_cell(1) == {}  # one cell: the sweep's own choice
+    if cores > 1:
+        assert every_cell(3) == {
+            "concurrent": min(cores, 3), "executor": "process", "workers": 1, "threads": 1
+        }  # fmt: skip
+
+
+def test_a_sweep_of_batches_takes_every_core_by_default(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    settings, _ = resolve_args(build_parser().parse_args(args(tmp_path, "--batch-size", "2")))
+    assert (settings.executor, settings.workers, settings.threads) == ("process", 2, 1)
+    one, _ = resolve_args(build_parser().parse_args(args(tmp_path, "--batch-size", "1")))
+    assert one.executor == "local"

@@ -445,3 +445,28 @@ def test_a_path_that_is_not_utf8_is_one_line(tmp_path, capsys, command, argv):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not valid UTF-8" in err
     assert list(tmp_path.iterdir()) == []  # nothing made, nothing left behind
+
+
+def test_sigterm_stops_a_study_of_concurrent_sweeps(tmp_path):
+    """Two cells on two cores: by default two sweeps at once, each on its own worker
+    process. The signal reaches the main thread only; the sweeps' threads stop at their
+    next check (the executors wait in slices) and their workers are ended."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "study"
+    argv = [sys.executable, "-m", "rnn_capacity.study", "--models", "srnn", "trnn"]
+    argv += ["--sizes", "4", "--calls", "20", "--iterations", "400", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    journals = [out / "sweeps" / c / "evaluations.jsonl" for c in ("srnn_4", "trnn_4")]
+    while not any(j.exists() for j in journals) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 143, err[-2000:]
+    assert time.monotonic() - t0 < 60
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("interrupted: SIGTERM received; finished")

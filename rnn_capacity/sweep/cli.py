@@ -124,10 +124,17 @@ def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
 @cli_main
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    settings, config = resolve_args(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    settings, config = resolve_args(args)
     start = reference_start(config, settings.hidden_size)
     if start is not None:
         print(start, file=sys.stderr)
+    if args.executor == "auto" and settings.executor == "process":
+        print(
+            f"training on {settings.workers} worker processes of {settings.threads} thread "
+            "each, a batch on each (every core; --executor local: in this process)",
+            file=sys.stderr,
+        )
     try:
         with quiet_lightning(), interruptible_command():
             summary = run_sweep(settings, config)

@@ -4,9 +4,11 @@ The sweep's ask/tell loop hands each batch of configurations (one constant-liar 
 its tries included, trained as one ensemble) to an executor and collects finished ones
 in whatever order they finish:
 
-* :class:`LocalExecutor` (``--executor local``, the default): in the sweep's own process,
+* :class:`LocalExecutor` (``--executor local``; what ``auto``, the default, picks for a
+  batch of one configuration): in the sweep's own process,
   one batch at a time — exactly the sequential search of the original protocol.
-* :class:`ProcessExecutor` (``--executor process --workers N``): N worker processes
+* :class:`ProcessExecutor` (``--executor process --workers N``; ``auto``'s pick, one
+  worker of one thread per core, for batches of several configurations): N worker processes
   (spawned, each with ``cores // N`` torch threads so that N × threads ≤ cores), N
   batches in flight. A worker that dies (kill -9, out of memory) breaks the pool; the
   pool is rebuilt and the batches it held are retried, at most ``retries`` times each,
@@ -124,7 +126,7 @@ class ProcessExecutor(InFlight):
     def __init__(self, settings, config, workers: int, retries: int = 2) -> None:
         self.settings, self.config = settings, config
         self.workers, self.retries = workers, retries
-        self.threads = max(1, (os.cpu_count() or 1) // workers)
+        self.threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
         self.pending: list[Task] = []
         self.failed: list[tuple[Task, str]] = []
         self.pool = self._new_pool()
@@ -146,8 +148,12 @@ class ProcessExecutor(InFlight):
     def collect(self, interruptible) -> list[tuple[Task, tuple]]:
         """Wait for at least one batch; returns the finished ones (and failed ones, as
         records of count 0, once their retries are spent)."""
-        with interruptible():
-            wait([t.future for t in self.pending], return_when=FIRST_COMPLETED)
+        done: set = set()
+        while not done:  # in slices: a study's sweep thread sees a signal at each
+            with interruptible():
+                done, _ = wait(
+                    [t.future for t in self.pending], timeout=0.5, return_when=FIRST_COMPLETED
+                )
         out, retry = [], []
         for task in list(self.pending):
             if not task.future.done():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..data import load_trajectories
 from ..errors import UsageError
 from ..measure import MAX_ITERATIONS, validate_run
 from ..models import model_slug, resolve_model
-from ..models.options import MAX_HIDDEN, MAX_SEED
+from ..models.options import MAX_HIDDEN, MAX_SEED, check_count
 from ..protocol import (
     DEFAULT_ACCELERATOR,
     DEFAULT_EXECUTOR,
@@ -32,7 +33,8 @@ from ..protocol import (
 from ..protocol import SWEEP_PRESETS as PRESETS
 from ..reference import reference_result
 
-__all__ = ["PRESETS", "SweepSettings", "ray_address", "require_ray", "resolve_settings"]
+__all__ = ["PRESETS", "SweepSettings", "every_core", "ray_address", "require_ray"]
+__all__ += ["resolve_settings"]
 
 
 @dataclass
@@ -57,8 +59,9 @@ class SweepSettings:
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool = False
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
-    executor: str = DEFAULT_EXECUTOR  # or "process", "ray" (rnn_capacity.sweep.executors)
+    executor: str = "local"  # or "process", "ray" (rnn_capacity.sweep.executors)
     workers: int | None = 1  # ray: None = the cluster's CPUs
+    threads: int | None = None  # torch threads of a process worker (None: cores // workers)
     address: str | None = None  # ray: "auto", "HOST:PORT" or None (a local cluster)
 
     @property
@@ -106,13 +109,16 @@ def resolve_settings(
     executor: str = DEFAULT_EXECUTOR,
     workers: int | None = None,
     address: str | None = None,
+    threads: int | None = None,
 ) -> tuple[SweepSettings, SearchConfig]:
     """The settings of a sweep of ``model`` at ``hidden_size`` and its search space:
     ``preset``'s run options under the ones given (None: the preset's), every value
     checked (a :class:`UsageError` naming its flag) before anything is written.
 
     ``out`` defaults to ``results/<model>_<H>``; ``workers`` to 1 (the cluster's CPUs
-    with ``executor="ray"``); ``space`` to the model's search space.
+    with ``executor="ray"``; with ``"auto"``, see :func:`every_core`); ``threads`` (torch
+    threads of each process worker) to cores // workers; ``space`` to the model's search
+    space.
     """
     if preset not in PRESETS:
         raise UsageError(f"--preset {preset!r}: one of {', '.join(PRESETS)}")
@@ -152,6 +158,10 @@ def resolve_settings(
         load_trajectories(data)  # a bad file fails now, before anything is written
     if executor not in EXECUTORS:
         raise UsageError(f"--executor {executor!r}: one of {', '.join(EXECUTORS)}")
+    if threads is not None:
+        check_count(threads, "threads", 1, 4096)
+    if executor == "auto":
+        executor, workers, threads = every_core(chosen["batch_size"], workers, threads)
     if workers is None:
         workers = None if executor == "ray" else 1
     if executor == "local" and workers != 1:
@@ -179,10 +189,26 @@ def resolve_settings(
         settings=protocol,
         executor=executor,
         workers=workers,
+        threads=threads,
         address=address,
         **chosen,
     )
     return settings, config
+
+
+def every_core(
+    batch_size: int, workers: int | None, threads: int | None
+) -> tuple[str, int, int | None]:
+    """``--executor auto``: (executor, workers, threads). A batch of more than one
+    configuration on a machine of N > 1 cores trains on N worker processes of one thread
+    each (N batches in flight, the constant liar keeping them apart); ``--workers W``
+    asks for W of them; anything else trains in this process, as the original did."""
+    cores = os.cpu_count() or 1
+    if workers is None:
+        workers = cores if batch_size > 1 else 1
+    if workers <= 1:
+        return "local", 1, threads
+    return "process", workers, threads or max(1, cores // workers)
 
 
 def reference_x0(config: SearchConfig, hidden_size: int) -> dict | None:
