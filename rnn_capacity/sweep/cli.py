@@ -153,7 +153,8 @@ def main(argv=None) -> int:
     print(
         f"{settings.model} H={settings.hidden_size}: best objective {summary.best_objective:g} "
         f"(p={best.p}, mean count {best.mean_count:g}, configuration {best.index}) "
-        f"after {summary.calls_done} configurations; results in {settings.out}"
+        f"after {summary.calls_done} configurations; most learned: {summary.best_mean_count:g} "
+        f"sequences on average; results in {settings.out}"
     )
     if start is not None:  # the comparison a newcomer wants to see
         ref = reference_result(settings.model, settings.hidden_size)
