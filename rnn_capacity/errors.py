@@ -25,6 +25,7 @@ __all__ = [
     "cli_main",
     "ensure_directory",
     "one_line",
+    "write_failed",
 ]
 
 
@@ -39,6 +40,15 @@ class UsageError(ValueError):
 def one_line(text: object) -> str:
     """Collapse ``text`` (e.g. a wrapped exception's message) to a single line."""
     return " ".join(str(text).split())
+
+
+def write_failed(exc: OSError, where: object, kept: str, then: str) -> int:
+    """The one line of a command whose write failed (a full disk, say), and its exit
+    status, 1: ``error: cannot write in <where> (<why>); <kept>: free space, then <then>``."""
+    sys.stderr.write(
+        f"error: cannot write in {where} ({one_line(exc)}); {kept}: free space, then {then}\n"
+    )
+    return 1
 
 
 def is_utf8(text: str) -> bool:

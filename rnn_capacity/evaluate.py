@@ -63,6 +63,7 @@ from .errors import (
     ensure_directory,
     one_line,
     path_exists,
+    write_failed,
 )
 from .files import DirectoryLock, write_atomic
 from .interrupt import Interrupted, InterruptGuard, interruptible_command, report_interrupted
@@ -362,6 +363,13 @@ def check(plan: EvaluationPlan, args) -> list[int]:
     return list(range(args.seed_base, args.seed_base + args.seeds))
 
 
+def remove_runs(runs: list[Path]) -> None:
+    """Half an evaluation's TensorBoard runs: gone, so that the same command starts over
+    (and --force's new runs replace old ones rather than mix with them)."""
+    for r in runs:
+        shutil.rmtree(r, ignore_errors=True)
+
+
 def stamp(path: Path) -> int | None:
     """When ``path`` was last written (None: it does not exist)."""
     return path.stat().st_mtime_ns if path.exists() else None
@@ -402,26 +410,22 @@ def main(argv=None) -> int:
                 raise UsageError(
                     f"{out} already holds an evaluation: pass --force or another --out"
                 )
-            for r in runs:  # --force: the new runs replace the old ones, not mix with them
-                shutil.rmtree(r, ignore_errors=True)
+            remove_runs(runs)  # --force: the new runs replace the old ones
             with quiet_lightning():
                 report = evaluate(
                     plan, seeds, out, args.log_dir, group, args.max_ensemble, args.accelerator,
                     progress=not args.json,
                 )  # fmt: skip
-    except (Interrupted, OSError) as exc:
-        if isinstance(exc, Interrupted) and stamp(out / "evaluation.json") != before:
+    except Interrupted as exc:
+        if stamp(out / "evaluation.json") != before:
             return report_interrupted(exc, f"the evaluation is saved in {out}")  # it was done
-        for r in runs:  # half an evaluation: its runs go, so that the same command starts over
-            shutil.rmtree(r, ignore_errors=True)
-        if isinstance(exc, Interrupted):
-            nothing = "nothing was saved (evaluation.json is written once every seed is trained)"
-            return report_interrupted(exc, nothing, again)
-        sys.stderr.write(
-            f"error: cannot write in {out} or {args.log_dir} ({one_line(exc)}); no evaluation "
-            f"was saved: free space, then run again: {again}\n"
-        )
-        return 1
+        remove_runs(runs)
+        nothing = "nothing was saved (evaluation.json is written once every seed is trained)"
+        return report_interrupted(exc, nothing, again)
+    except OSError as exc:
+        remove_runs(runs)
+        where = f"{out} or {args.log_dir}"
+        return write_failed(exc, where, "no evaluation was saved", f"run again: {again}")
     orig = report.original
     versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
     mode = " (teacher-forced count)" if report.teacher_forced_count else ""

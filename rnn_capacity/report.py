@@ -41,6 +41,7 @@ from .errors import (
     cli_main,
     ensure_directory,
     one_line,
+    write_failed,
 )
 from .files import LOCK, DirectoryLock, write_atomic
 from .interrupt import Interrupted, interruptible_command, report_interrupted
@@ -626,11 +627,7 @@ def main(argv=None) -> int:
     except Interrupted as exc:  # report.md is written last: a report without it is unfinished
         return report_interrupted(exc, f"the report in {args.out} is unfinished", again)
     except OSError as exc:  # a full disk, say: the evaluations are only read
-        sys.stderr.write(
-            f"error: cannot write in {args.out} ({one_line(exc)}); the report is unfinished: "
-            f"free space, then run again: {again}\n"
-        )
-        return 1
+        return write_failed(exc, args.out, "the report is unfinished", f"run again: {again}")
     for w in result["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     for path in result["files"]:

@@ -55,7 +55,7 @@ from .errors import (
     check_directory,
     cli_main,
     ensure_directory,
-    one_line,
+    write_failed,
 )
 from .evaluate import evaluate, sweep_plan
 from .files import DirectoryLock, write_json
@@ -434,11 +434,7 @@ def main(argv=None) -> int:
         where = f" ({exc.kept})" if getattr(exc, "kept", None) else ""
         return report_interrupted(exc, f"finished stages are kept in {args.out}{where}", again)
     except OSError as exc:  # a full disk, say: every finished stage is on disk
-        sys.stderr.write(
-            f"error: cannot write in {args.out} ({one_line(exc)}); finished stages are kept: "
-            f"free space, then continue with: {again}\n"
-        )
-        return 1
+        return write_failed(exc, args.out, "finished stages are kept", f"continue with: {again}")
     print(f"study of {len(cells)} (model, size) cells done; report in {args.out / 'report'}")
     for path in written.get("files", []):
         print(f"  {path}")

@@ -156,7 +156,12 @@ def test_sigterm_during_train_is_not_a_silent_success(tmp_path):
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()[-2000:]
-    assert err.decode().strip().splitlines()[-1].startswith(
-        "interrupted: SIGTERM received; nothing was saved; continue with: "
-        "python -m rnn_capacity.train --model trnn"
+    assert (
+        err.decode()
+        .strip()
+        .splitlines()[-1]
+        .startswith(
+            "interrupted: SIGTERM received; nothing was saved; continue with: "
+            "python -m rnn_capacity.train --model trnn"
+        )
     )

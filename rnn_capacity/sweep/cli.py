@@ -26,7 +26,7 @@ from ..cli import (
     quiet_lightning,
 )
 from ..config import SearchConfig
-from ..errors import ArgumentParser, cli_main, one_line
+from ..errors import ArgumentParser, cli_main, write_failed
 from ..interrupt import Interrupted, interruptible_command, report_interrupted
 from ..protocol import DEFAULT_PRESET
 from ..reference import reference_result
@@ -144,11 +144,8 @@ def main(argv=None) -> int:
             exc, exc.kept or f"what is finished is recorded in {settings.out}", again
         )
     except OSError as exc:  # a full disk, say: what is recorded stays readable
-        sys.stderr.write(
-            f"error: cannot write in {settings.out} ({one_line(exc)}); the configurations "
-            f"finished before are recorded: free space, then resume with --resume\n"
-        )
-        return 1
+        kept = "the configurations finished before are recorded"
+        return write_failed(exc, settings.out, kept, "resume with --resume")
     best = summary.best
     print(
         f"{settings.model} H={settings.hidden_size}: best objective {summary.best_objective:g} "
