@@ -10,8 +10,15 @@ Methods (``--methods``):
 * ``bptt`` — the hand-written BPTT of models/bptt.py (forward loop without recording,
   backward loop for the state gradients only, one batched product per weight);
 * ``compile`` / ``compile-cpp`` — ``torch.compile`` of the forward (AOTAutograd compiles
-  its backward too) of the eager loop, as ``--compile`` does, with Inductor's Python or
+  its backward too) of the eager loop, as ``--compile`` did before, with Inductor's Python or
   C++ wrapper; ``compile-bptt`` — the hand-written loop under ``torch.compile``;
+* ``compile-step`` / ``compile-step-cpp`` — the **whole** iteration as one
+  ``torch.compile(fullgraph=True)`` graph, as ``--compile`` trains (models/compiled.py):
+  the eager loop's forward and loss, its gradient (``torch.func.grad_and_value`` over
+  ``torch.func.functional_call``) and Adam's update written out as torch's Adam computes
+  it, per-replica learning rates included; Python or C++ wrapper (``--compile`` uses C++).
+  Shapes are static, so each (K, p) compiles once; its
+  compile time is the first iteration's;
 * ``kernels`` (one-product models: sRNN, TRNN, PC-RNN-V, PC-RNN-HC-A, MTRNN) — not a
   training step: the kernels an iteration cannot do without, alone (per step the
   recurrent product and the tanh, the state-gradient product, then one weight-gradient
@@ -46,8 +53,18 @@ from throughput import HPARAMS, LR, machine, rounded  # noqa: E402
 
 from rnn_capacity.data import TrajectoryDataModule  # noqa: E402
 from rnn_capacity.models import MODELS  # noqa: E402
+from rnn_capacity.models.compiled import WholeStep  # noqa: E402
 
-METHODS = ("autograd", "bptt", "compile", "compile-cpp", "compile-bptt", "kernels")
+METHODS = (
+    "autograd",
+    "bptt",
+    "compile",
+    "compile-cpp",
+    "compile-bptt",
+    "compile-step",
+    "compile-step-cpp",
+    "kernels",
+)
 #: Models whose step is one product and a tanh (``kernels`` times those alone).
 ONE_PRODUCT = {"srnn": 1, "trnn": 1, "pc_rnn_v": 1, "pc_rnn_hc_a": 1, "mtrnn": 2}
 
@@ -85,10 +102,46 @@ def kernels(module, name: str):
     return module, step
 
 
+def whole_step(module, cpp: bool):
+    """One iteration — forward, loss, gradient and Adam — as one compiled graph: the
+    package's ``--compile`` step (models/compiled.py), driven without a Trainer."""
+    module = copy.deepcopy(module)
+    module.hand_written_bptt = False  # the eager loop: what the compiler sees whole
+    whole = WholeStep(module, cpp_wrapper=cpp)
+    optimizer = module.configure_optimizers()
+
+    def step(targets):
+        return whole.update(optimizer, targets).sum()
+
+    step.parameters = lambda: dict(module.named_parameters())  # for adam_check
+    return module, step
+
+
+def adam_check(base, method: str, targets, steps: int = 8) -> dict:
+    """Max relative difference of every parameter after ``steps`` Adam steps of
+    ``method``'s whole-step graph against the eager autograd step."""
+    ref, ref_step = prepare(base, "autograd")
+    _, step = prepare(base, method)
+    for _ in range(steps):
+        ref_step(targets)
+        step(targets)
+    got = step.parameters()
+    return {
+        "adam_steps": steps,
+        "param_max_rel_diff": max(
+            float((got[n] - q).abs().max() / q.abs().max().clamp_min(1e-30))
+            for n, q in ref.named_parameters()
+            if q.requires_grad
+        ),
+    }
+
+
 def prepare(module, method: str, name: str = ""):
     """A copy of ``module`` set up for ``method``, its optimiser and its step function."""
     if method == "kernels":
         return kernels(module, name)
+    if method.startswith("compile-step"):
+        return whole_step(module, cpp=method.endswith("cpp"))
     module = copy.deepcopy(module)
     module.hand_written_bptt = method in ("bptt", "compile-bptt")
     if method.startswith("compile"):
@@ -144,7 +197,10 @@ def time_cell(name: str, k: int, p: int, args) -> list[dict]:
     if args.check:
         ref = prepare(base, "autograd")[0]
         for method in [m for m in runs if m != "kernels"]:
-            checks[method] = compare(ref, prepare(base, method)[0], targets)
+            if method.startswith("compile-step"):
+                checks[method] = adam_check(base, method, targets)
+            else:
+                checks[method] = compare(ref, prepare(base, method)[0], targets)
     for run in runs.values():
         for _ in range(args.warmup):
             run["step"](targets)
@@ -205,6 +261,11 @@ def main(argv=None) -> dict:
                     for row in time_cell(name, k, p, args):
                         report["rows"].append(row)
                         extra = ""
+                        if "param_max_rel_diff" in row:
+                            extra = (
+                                f"  params after {row['adam_steps']} Adam steps "
+                                f"{row['param_max_rel_diff']:.1e}"
+                            )
                         if "grad_max_rel_diff" in row:
                             extra = (
                                 f"  out {row['output_max_abs_diff']:.1e} grad "

@@ -26,6 +26,7 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import model_slug, resolve_model
 from .models.base import CapacityModule
+from .models.compiled import compile_training_step
 from .models.options import (
     MAX_HIDDEN,
     MAX_SEED,
@@ -274,9 +275,10 @@ def measure_ensemble(
     (``result.loss_curve``); ``keep_trajectories=True`` keeps the generated trajectories
     that were counted and their targets (``result.generated``, ``result.targets``).
 
-    ``compile=True`` runs the forward pass through ``torch.compile``, with the sequence
-    axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p`` reuses a
-    compiled graph (bench/throughput.py measures the gain and the compile time).
+    ``compile=True`` trains with the whole step — forward, loss, gradient and Adam —
+    compiled into one graph (:func:`rnn_capacity.models.compiled.compile_training_step`),
+    the sequence axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p``
+    reuses a compiled graph (bench/step_cost.py measures the gain and the compile time).
 
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
@@ -318,7 +320,7 @@ def measure_ensemble(
     init = {"seed": seeds, "learn_initial_state": learn_initial_state, "pad_to": pad_to}
     module = cls(hidden_size, ps, **init, **options)
     if compile:
-        compile_forward(module)
+        compile_training_step(module)
 
     loggers = []
     if log_dir is not None:
@@ -385,13 +387,6 @@ def measure_ensemble(
 
 
 COMPILE_BUCKET = 16
-
-
-def compile_forward(module: CapacityModule) -> None:
-    """Compile the module's time loop (forward and, through AOTAutograd, backward)."""
-    # One graph per (model, K, P bucket, H): allow more than Dynamo's default 8.
-    torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
-    module.forward = torch.compile(module.forward, dynamic=False)
 
 
 def next_versions(group_dir: Path, n: int):

@@ -68,7 +68,9 @@ def build_parser() -> ArgumentParser:
     add_accelerator(p)
     add_log_dir(p)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--compile", action="store_true", help="torch.compile the time loop")
+    p.add_argument(
+        "--compile", action="store_true", help="torch.compile the whole training step as one graph"
+    )
     p.add_argument("--json", action="store_true", help="end with one JSON line of results")
     p.add_argument(
         "--checkpoint",

@@ -34,7 +34,6 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Sequence
-from types import SimpleNamespace
 
 import pytorch_lightning as pl
 import torch
@@ -76,6 +75,20 @@ def randn(g: torch.Generator, *shape: int) -> Tensor:
 def default_read_out(g: torch.Generator, hidden: int) -> dict[str, Tensor]:
     """``W_o ~ N(0,1)/H`` (stored as O×H) and ``b_o ~ N(0,1)/10`` (stored 1×O)."""
     return {"W_o": randn(g, OUTPUT_SIZE, hidden) / hidden, "b_o": randn(g, 1, OUTPUT_SIZE) / 10}
+
+
+class Weights:
+    """The tensors one forward pass uses, as attributes (``w.W_r``, ``w.h0``, ``w.tau``):
+    what :meth:`CapacityModule.weights` returns and :meth:`~CapacityModule.prepare` adds
+    to. A plain class rather than :class:`types.SimpleNamespace`, which ``torch.compile``
+    cannot build inside a full graph (``--compile`` compiles the whole training step)."""
+
+    def __init__(self, **tensors):
+        for name, value in tensors.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"Weights({', '.join(vars(self))})"
 
 
 class CapacityModule(pl.LightningModule):
@@ -298,15 +311,15 @@ class CapacityModule(pl.LightningModule):
         this replica's hyperparameters (the reservoir of the ESN depends on them)."""
         raise NotImplementedError
 
-    def start(self, w: SimpleNamespace):
+    def start(self, w: Weights):
         """The state the time loop starts from (default: ``h0``, shape (K, P, H))."""
         return w.h0
 
-    def prepare(self, w: SimpleNamespace) -> SimpleNamespace:
+    def prepare(self, w: Weights) -> Weights:
         """Per-forward precomputation shared by all time steps (default: nothing)."""
         return w
 
-    def step(self, w: SimpleNamespace, state, f: Tensor):
+    def step(self, w: Weights, state, f: Tensor):
         """One update ``state_{t-1} -> state_t``; ``f = features(state_{t-1})``."""
         raise NotImplementedError
 
@@ -323,7 +336,7 @@ class CapacityModule(pl.LightningModule):
         limit = self.bptt_max_sequences
         return limit is None or self.mask.numel() <= limit
 
-    def bptt_loop(self, w: SimpleNamespace, state) -> Tensor:
+    def bptt_loop(self, w: Weights, state) -> Tensor:
         """The features of steps 1..T, (K, T, P, ·), from the hand-written BPTT of this
         class's recurrence (models/bptt.py): what the eager loop of :meth:`step` and
         :meth:`features` computes, with its own backward. Used when
@@ -331,7 +344,7 @@ class CapacityModule(pl.LightningModule):
         recurrence is made of (:func:`bptt_applies`)."""
         raise NotImplementedError
 
-    def read_out(self, w: SimpleNamespace, f: Tensor) -> Tensor:
+    def read_out(self, w: Weights, f: Tensor) -> Tensor:
         r""":math:`\hat x_t = W_o\, \varphi(h_t) + b_o` on features (K, N, H) -> (K, N, 2)."""
         return torch.baddbmm(w.b_o, f, w.W_o.mT)
 
@@ -340,7 +353,7 @@ class CapacityModule(pl.LightningModule):
     def num_replicas(self) -> int:
         return len(self.replicas)
 
-    def weights(self) -> SimpleNamespace:
+    def weights(self) -> Weights:
         """All per-replica tensors stacked on a leading replica axis, plus the hparams."""
         w = {}
         for name in self.replicas[0]:
@@ -348,7 +361,7 @@ class CapacityModule(pl.LightningModule):
             w[name] = ts[0].unsqueeze(0) if len(ts) == 1 else torch.stack(ts)
         for name in self.replica_hparams:
             w[name] = getattr(self, name)
-        return SimpleNamespace(**w)
+        return Weights(**w)
 
     def forward(self, targets: Tensor | None = None) -> Tensor:
         """Closed-loop generation: predictions of shape (T, K, P, 2).
@@ -368,7 +381,7 @@ class CapacityModule(pl.LightningModule):
             fs.append(f)
         return self.read_out_steps(w, fs)
 
-    def read_out_steps(self, w: SimpleNamespace, fs: list[Tensor] | Tensor) -> Tensor:
+    def read_out_steps(self, w: Weights, fs: list[Tensor] | Tensor) -> Tensor:
         """Read out the features of T steps, each (K, P, ·) (or all of them, (K, T, P, ·)),
         at once -> (T, K, P, 2)."""
         # One batched product for all steps instead of T small ones.

@@ -87,7 +87,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--compile",
         action="store_true",
-        help="torch.compile the time loop (p padded to multiples of 16 to reuse graphs)",
+        help="torch.compile the whole training step (forward, backward, Adam) as one graph; "
+        "p is padded to multiples of 16 to reuse graphs",
     )
     add_executor(p)
     return p
