@@ -159,6 +159,7 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, one_line
 from .measure import make_trainer
 from .models.base import bptt_applies
+from .models.compiled import compiles
 
 __all__ = [
     "CHECKS",
@@ -426,8 +427,7 @@ def _batch(model, targets: Tensor) -> dict[str, Tensor]:
 
 def _closed_form(model) -> bool:
     """Trained otherwise than by the Trainer's gradient steps (the ESN's ridge fit)."""
-    trainable = any(p.requires_grad for p in model.parameters())
-    return not model.automatic_optimization or not trainable
+    return not compiles(model)
 
 
 CLOSED_FORM_NOTE = (
