@@ -13,6 +13,7 @@ import torch
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 
+import loop_counts  # noqa: E402
 import original_style  # noqa: E402
 import step_cost  # noqa: E402
 import study_cost  # noqa: E402
@@ -163,3 +164,18 @@ def test_study_cost_projects_every_cell_for_every_method():
         for method in ("autograd", "bptt"):
             assert cell[method]["total_s"] >= cell[method]["sweep_training_s"] > 0
     assert report["total_hours"]["autograd"] > 0 and report["total_hours"]["bptt"] > 0
+
+
+def test_loop_counts_trains_the_same_seeds_with_both_loops_and_resumes(tmp_path):
+    out = tmp_path / "counts.jsonl"
+    argv = ["--model", "ugrnn", "--seeds", "0", "2", "--chunk", "2", "--iterations", "2"]
+    report = loop_counts.main(argv + ["--out", str(out), "--grad-check", "1"])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["loop"] for r in records) == ["autograd", "bptt"]
+    assert all(r["seeds"] == [0, 1] for r in records)
+    assert report["seeds"] == 2 and 0 <= report["bptt"]["mean"] <= report["p"]
+    (g,) = report["grad_check"]  # the two loops agree far below float32's own error
+    assert g["bptt_vs_autograd"] < 1e-4 and g["autograd_vs_float64"] < 1e-4
+    loop_counts.main(argv + ["--out", str(out)])  # a rerun trains nothing new
+    assert len(out.read_text().splitlines()) == 2
+    assert loop_counts.model_class("ugrnn").hand_written_bptt is True  # restored

@@ -38,6 +38,8 @@ Examples:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
@@ -77,6 +79,7 @@ def compile_training_step(module: CapacityModule, cpp_wrapper: bool = True) -> N
 class WholeStep:
     def __init__(self, module: CapacityModule, cpp_wrapper: bool):
         self.module = module
+        self._plan: _Plan | None = None
         self.compiled = torch.compile(
             self.iteration, fullgraph=True, dynamic=False, options={"cpp_wrapper": cpp_wrapper}
         )
@@ -122,18 +125,21 @@ class WholeStep:
         module.log_losses(losses)
         return losses.sum()
 
-    @torch.no_grad()
-    def update(self, opt: torch.optim.Optimizer, targets: Tensor) -> Tensor:
+    def plan(self, opt: torch.optim.Optimizer) -> _Plan:
+        """What :meth:`update` passes besides the targets, built once per optimiser state
+        (a checkpoint's ``load_state_dict`` replaces ``opt.state``, and so the plan)."""
+        key = (id(opt), id(opt.state))
+        if self._plan is not None and self._plan.key == key:
+            return self._plan
         module = self.module
         names = {id(q): n for n, q in module.named_parameters()}
-        tensors, lrs = [], []
+        groups, tensors = [], []
         for group in opt.param_groups:
-            for key, value in ADAM_DEFAULTS.items():
-                if group.get(key, value) != value:
-                    raise UsageError(f"--compile: Adam's {key} must be {value!r}")
-            for q in group["params"]:
-                tensors.append(q)
-                lrs.append(group["lr"])
+            for name, value in ADAM_DEFAULTS.items():
+                if group.get(name, value) != value:
+                    raise UsageError(f"--compile: Adam's {name} must be {value!r}")
+            groups.append((group, len(group["params"])))
+            tensors.extend(group["params"])
         for q in tensors:
             state = opt.state[q]
             if not state:  # as torch's Adam initialises it (fused: step a tensor)
@@ -141,22 +147,47 @@ class WholeStep:
                 state["exp_avg"] = torch.zeros_like(q, memory_format=torch.preserve_format)
                 state["exp_avg_sq"] = torch.zeros_like(q, memory_format=torch.preserve_format)
         states = [opt.state[q] for q in tensors]
-        params = {names[id(q)]: q.detach() for q in tensors}
         trained = {id(q) for q in tensors}
         frozen = {n: q.detach() for n, q in module.named_parameters() if id(q) not in trained}
-        frozen |= dict(module.named_buffers())
-        lr = torch.tensor(lrs, dtype=torch.float32, device=tensors[0].device)
-        losses, new_p, new_m, new_v = self.compiled(
-            params,
-            frozen,
-            [s["exp_avg"] for s in states],
-            [s["exp_avg_sq"] for s in states],
-            states[0]["step"],
-            lr,
-            targets,
+        self._plan = _Plan(
+            key=key,
+            groups=groups,
+            tensors=[q.detach() for q in tensors],
+            params={names[id(q)]: q.detach() for q in tensors},
+            frozen=frozen,
+            exp_avg=[s["exp_avg"] for s in states],
+            exp_avg_sq=[s["exp_avg_sq"] for s in states],
+            steps=[s["step"] for s in states],
         )
-        torch._foreach_copy_([q.detach() for q in tensors], new_p)
-        torch._foreach_copy_([s["exp_avg"] for s in states], new_m)
-        torch._foreach_copy_([s["exp_avg_sq"] for s in states], new_v)
-        torch._foreach_add_([s["step"] for s in states], 1.0)
+        return self._plan
+
+    @torch.no_grad()
+    def update(self, opt: torch.optim.Optimizer, targets: Tensor) -> Tensor:
+        plan = self.plan(opt)
+        # Read each step: a learning-rate scheduler may change a group's lr.
+        lrs = [g["lr"] for g, n in plan.groups for _ in range(n)]
+        lr = torch.tensor(lrs, dtype=torch.float32, device=plan.tensors[0].device)
+        # Buffers are read each step: a module may reassign one (its device, its mask).
+        frozen = plan.frozen | dict(self.module.named_buffers())
+        losses, new_p, new_m, new_v = self.compiled(
+            plan.params, frozen, plan.exp_avg, plan.exp_avg_sq, plan.steps[0], lr, targets
+        )
+        torch._foreach_copy_(plan.tensors, new_p)
+        torch._foreach_copy_(plan.exp_avg, new_m)
+        torch._foreach_copy_(plan.exp_avg_sq, new_v)
+        torch._foreach_add_(plan.steps, 1.0)
         return losses.detach()
+
+
+@dataclass
+class _Plan:
+    """The optimiser's tensors in the compiled step's order (see :meth:`WholeStep.plan`)."""
+
+    key: tuple[int, int]
+    groups: list[tuple[dict, int]]  # each param group and its number of parameters
+    tensors: list[Tensor]  # the parameters, detached (updated in place)
+    params: dict[str, Tensor]  # the same by name: the compiled step's input
+    frozen: dict[str, Tensor]  # parameters no group trains
+    exp_avg: list[Tensor]
+    exp_avg_sq: list[Tensor]
+    steps: list[Tensor]
