@@ -12,6 +12,7 @@ configuration's projected time (start-up + 3000 × steady state). Inductor's on-
 cache is used as torch leaves it (a second invocation of this script finds it warm).
 
     python bench/compile_cost.py [--models pc_rnn_hc_a lstm ...] [--ks 2] [--iterations 300]
+        [--configs 45:0.01 40:0.02]
 """
 
 from __future__ import annotations
@@ -63,15 +64,23 @@ def main(argv=None) -> dict:
     ap.add_argument("--iterations", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--configs", nargs="+", default=[f"{p}:{lr}" for p, lr in CONFIGS], metavar="P:LR",
+        help="configurations measured one after the other (default: two of one bucket)",
+    )  # fmt: skip
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    try:
+        configs = [(int(p), float(lr)) for p, lr in (c.split(":") for c in args.configs)]
+    except ValueError:
+        ap.error(f"--configs: each must be P:LR (an integer and a number), got {args.configs}")
     torch.set_num_threads(args.threads)
     report = {"machine": machine(), "load_average": os.getloadavg(), "rows": []}
     print(f"machine: {report['machine']}; load average {report['load_average']}", flush=True)
     with quiet_lightning():
         for name in args.models:
             for k in args.ks:
-                for p, lr in CONFIGS:
+                for p, lr in configs:
                     pair = [run(name, k, p, lr, c, args) for c in (False, True)]
                     eager, comp = pair
                     report["rows"] += pair

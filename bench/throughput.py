@@ -32,11 +32,14 @@ Also measured:
   original code path, above 1 that the baseline is faster than the original (conservative).
 * **Lightning overhead** (pc_rnn_hc_a): the same module and Adam in a bare Python loop,
   ``1 − bare / Trainer.fit`` per iteration in steady state.
+* ``--compile``: the package with the whole training step compiled into one graph
+  (``rnn_capacity.models.compiled``), timed beside its default; the compile lands in the
+  start-up, not in the steady state.
 * ``--project``: the wall time of one full ``paper`` sweep of PC-RNN-HC-A at H = 60
   (300 configurations × 2 tries × 3000 iterations), from K = 2 runs at a sample of p.
 
     python bench/throughput.py [--models M ...] [--ks 1 2 16] [--iterations 300]
-        [--warmup 20] [--repeats 3] [--threads T] [--project] [--json]
+        [--warmup 20] [--repeats 3] [--threads T] [--compile] [--project] [--json]
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from rnn_capacity.cli import quiet_lightning  # noqa: E402
 from rnn_capacity.data import TrajectoryDataModule, read_raw_trajectories  # noqa: E402
 from rnn_capacity.measure import make_trainer  # noqa: E402
 from rnn_capacity.models import MODELS  # noqa: E402
+from rnn_capacity.models.compiled import compile_training_step  # noqa: E402
 
 HIDDEN = 60
 NUM_SEQUENCES = 60
@@ -130,11 +134,19 @@ def package_hparams(name: str) -> dict:
 
 
 def run_package(
-    name: str, k: int, p: int, warmup: int, iterations: int, bptt: bool | None = None
+    name: str,
+    k: int,
+    p: int,
+    warmup: int,
+    iterations: int,
+    bptt: bool | None = None,
+    compile: bool = False,
 ) -> dict:
     """K replicas of ``name`` in one ``Trainer.fit``: start-up includes the data module, the
     module, the Trainer and the first ``warmup`` iterations. ``bptt=False`` trains through
-    autograd's time loop instead of the model's hand-written BPTT (None: its default)."""
+    autograd's time loop instead of the model's hand-written BPTT (None: its default);
+    ``compile=True`` with the whole step compiled (``--compile``; start-up includes the
+    compile, or Inductor's cache lookup)."""
     t0 = time.perf_counter()
     seeds = list(range(k))
     data = TrajectoryDataModule(num_sequences=[p] * k, seed=seeds)
@@ -143,6 +155,8 @@ def run_package(
     )
     if bptt is not None:
         module.hand_written_bptt = bptt
+    if compile:
+        compile_training_step(module)
     clock = IterationClock()
     trainer = make_trainer(warmup + iterations, accelerator="cpu", callbacks=[clock])
     trainer.fit(module, datamodule=data)
@@ -226,6 +240,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
     sides = [("baseline", None)] + [("package", k) for k in ks]
     if args.autograd:
         sides += [("autograd", k) for k in ks]
+    if args.compile:
+        sides += [("compiled", k) for k in ks]
     if is_hca:
         sides.insert(1, ("notebook", None))
         sides += [("bare", k) for k in ks]
@@ -240,6 +256,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
                 runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N))
             elif side == "autograd":
                 runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, bptt=False))
+            elif side == "compiled":
+                runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, compile=True))
             else:
                 runs[side, k].append(run_bare(name, k, NUM_SEQUENCES, W, N))
     base = median_of(runs["baseline", None])
@@ -261,6 +279,12 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
             row["autograd_ms_per_iteration"] = 1e3 * eager["per_iteration_s"]
             row["autograd_ratio"] = base["per_iteration_s"] / (eager["per_iteration_s"] / k)
             row["bptt_speedup"] = eager["per_iteration_s"] / pkg["per_iteration_s"]
+        if args.compile:
+            comp = median_of(runs["compiled", k])
+            row["compiled_ms_per_iteration"] = 1e3 * comp["per_iteration_s"]
+            row["compiled_ratio"] = base["per_iteration_s"] / (comp["per_iteration_s"] / k)
+            row["compile_speedup"] = pkg["per_iteration_s"] / comp["per_iteration_s"]
+            row["compiled_startup_s"] = comp["startup_s"]
         if is_hca:
             bare = median_of(runs["bare", k])
             row["bare_ms_per_iteration"] = 1e3 * bare["per_iteration_s"]
@@ -390,6 +414,12 @@ def format_row(row: dict) -> str:
             f"   autograd {row['autograd_ms_per_iteration']:8.2f} ms/it, ratio "
             f"{row['autograd_ratio']:5.2f} (bptt x{row['bptt_speedup']:.2f})"
         )
+    if "compiled_ms_per_iteration" in row:
+        line += (
+            f"   compiled {row['compiled_ms_per_iteration']:8.2f} ms/it, ratio "
+            f"{row['compiled_ratio']:5.2f} (x{row['compile_speedup']:.2f} over the default;"
+            f" start-up {row['compiled_startup_s']:.1f} s)"
+        )
     return line
 
 
@@ -423,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="also time the package through autograd's time loop (hand_written_bptt=False)",
+    )
+    ap.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time the package with the whole step compiled (--compile; cold compiles "
+        "take 30-170 s per model and K)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON line at the end")
     return ap

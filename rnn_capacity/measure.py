@@ -26,7 +26,7 @@ from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import model_slug, resolve_model
 from .models.base import CapacityModule
-from .models.compiled import compile_training_step
+from .models.compiled import compile_by_default, compile_training_step
 from .models.options import (
     MAX_HIDDEN,
     MAX_SEED,
@@ -251,7 +251,7 @@ def measure_ensemble(
     data_path: str | Path | None = None,
     log_every_n_steps: int = 50,
     log_group: str | None = None,
-    compile: bool = False,
+    compile: bool | None = False,
     record_losses: bool = False,
     keep_trajectories: bool = False,
     trainer_kwargs: dict | None = None,
@@ -279,6 +279,8 @@ def measure_ensemble(
     compiled into one graph (:func:`rnn_capacity.models.compiled.compile_training_step`),
     the sequence axis padded to a multiple of :data:`COMPILE_BUCKET` so that a new ``p``
     reuses a compiled graph (bench/step_cost.py measures the gain and the compile time).
+    ``compile=None`` decides by :func:`~rnn_capacity.models.compiled.compile_by_default`
+    (what a sweep does when neither ``--compile`` nor ``--no-compile`` is given).
 
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
@@ -314,7 +316,10 @@ def measure_ensemble(
             options[n] = values[0]
 
     # Shape bucketing: every p in a bucket gives the same shapes, hence the same graph.
-    pad_to = -(-max(ps) // COMPILE_BUCKET) * COMPILE_BUCKET if compile else None
+    bucket = -(-max(ps) // COMPILE_BUCKET) * COMPILE_BUCKET
+    if compile is None:
+        compile = compile_by_default(cls, len(ps) * bucket, iterations, accelerator)
+    pad_to = bucket if compile else None
     data = TrajectoryDataModule(ps, seed=seeds, path=data_path, pad_to=pad_to)
     data.setup()
     init = {"seed": seeds, "learn_initial_state": learn_initial_state, "pad_to": pad_to}

@@ -139,6 +139,16 @@ def test_throughput_times_the_autograd_loop_beside_the_hand_written_one():
     assert row["autograd_ratio"] == pytest.approx(expected, rel=1e-3)
 
 
+@pytest.mark.slow  # a cold compile of the whole step: ~20 s
+def test_throughput_times_the_compiled_step_beside_the_default():
+    argv = ["--models", "trnn", "--ks", "2", "--iterations", "2", "--warmup", "1"]
+    report = throughput.main(argv + ["--repeats", "1", "--threads", "1", "--compile"])
+    (row,) = report["rows"]
+    assert row["compiled_ms_per_iteration"] > 0 and row["compiled_startup_s"] > 0
+    expected = row["package_ms_per_iteration"] / row["compiled_ms_per_iteration"]
+    assert row["compile_speedup"] == pytest.approx(expected, rel=1e-3)
+
+
 def test_step_cost_compares_methods_side_by_side():
     argv = ["--models", "pc_rnn_hc_a", "gru", "--ks", "2", "--ps", "3", "--hidden-size", "6"]
     argv += ["--rounds", "2", "--iterations", "2", "--warmup", "1", "--check"]

@@ -69,3 +69,39 @@ def test_first_step_is_one_eager_step():
     _trainer_fit(compiled, targets, 1)
     for (n, a), (_, b) in zip(compiled.named_parameters(), eager.named_parameters(), strict=True):
         _close(a, b, f"srnn: {n} after one step", TIGHT)
+
+
+def test_compile_by_default_where_the_class_measured_it_pays(monkeypatch):
+    from rnn_capacity.models import compiled
+
+    monkeypatch.setattr(compiled, "cpp_compiler", lambda: "/usr/bin/c++")
+    gru, hca = MODELS["gru"], MODELS["pc_rnn_hc_a"]
+    limit = gru.compile_max_sequences
+    assert limit is not None and hca.compile_max_sequences is None
+    assert compiled.compile_by_default(gru, limit, 3000, "cpu")
+    assert not compiled.compile_by_default(gru, limit + 1, 3000, "cpu")  # too large
+    assert not compiled.compile_by_default(gru, 96, 800, "cpu")  # too short to earn it back
+    assert not compiled.compile_by_default(gru, 96, 3000, "gpu")  # measured on CPUs only
+    assert not compiled.compile_by_default(hca, 96, 3000, "cpu")  # measured not to pay
+    monkeypatch.setattr(compiled, "cpp_compiler", lambda: None)
+    assert not compiled.compile_by_default(gru, 96, 3000, "cpu")  # Inductor needs one
+
+
+def test_a_short_run_left_to_decide_is_not_compiled():
+    from rnn_capacity.measure import Replica, measure_ensemble
+
+    (r,) = measure_ensemble(
+        "gru", 4, [Replica(3, 0, {"lr": 0.01})], iterations=2, log_dir=None,
+        compile=None, keep_module=True,
+    )  # fmt: skip
+    assert r.module.automatic_optimization and "training_step" not in vars(r.module)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"), [([], None), (["--compile"], True), (["--no-compile"], False)]
+)
+def test_sweep_compile_flag_defaults_to_where_it_pays(flags, expected):
+    from rnn_capacity.sweep.cli import build_parser
+
+    args = build_parser().parse_args(["--model", "gru", "--hidden-size", "4", *flags])
+    assert args.compile is expected

@@ -153,6 +153,11 @@ class CapacityModule(pl.LightningModule):
     #: any): above it autograd's loop runs, where the batched loop measured slower
     #: (bench/step_cost.py; its whole-run buffers stop fitting in the caches).
     bptt_max_sequences: int | None = None
+    #: The largest ensemble, in sequences ``K·P`` (P padded to the compile bucket), that a
+    #: sweep trains with the whole step compiled when ``--compile`` is not given (None:
+    #: never): where the compiled step measured faster than the default, its compile
+    #: included (bench/compile_cost.py); see :func:`.compiled.compile_by_default`.
+    compile_max_sequences: int | None = None
     #: This class's own options (hyperparameters and settings); see models/options.py.
     OPTIONS: tuple[Option, ...] = (LR,)
     #: Constructor arguments that are not model options.

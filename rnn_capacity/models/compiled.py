@@ -38,6 +38,7 @@ Examples:
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +57,41 @@ def compiles(module: CapacityModule) -> bool:
     that :func:`compile_training_step` applies to it."""
     trainable = any(q.requires_grad for q in module.parameters())
     return module.automatic_optimization and trainable
+
+
+#: A sweep compiles by default only for runs at least this long: a cold compile costs
+#: 50–175 s per (model, K, P bucket, H) on 2 cores, which 800-iteration runs (the quick
+#: preset) do not earn back.
+AUTO_MIN_ITERATIONS = 3000
+
+
+def compile_by_default(
+    cls: type[CapacityModule], sequences: int, iterations: int, accelerator: str
+) -> bool:
+    """Whether a sweep trains an ensemble of ``sequences`` (``K·P``, padded) with the whole
+    step compiled when the user chose neither ``--compile`` nor ``--no-compile``: the class
+    measured faster compiled at that size (``compile_max_sequences``), the run is at
+    least :data:`AUTO_MIN_ITERATIONS` long, it trains on the CPU (where it was measured)
+    and a C++ compiler is there for Inductor."""
+    limit = cls.compile_max_sequences
+    if limit is None or sequences > limit or iterations < AUTO_MIN_ITERATIONS:
+        return False
+    if accelerator not in ("cpu", "auto"):
+        return False
+    if accelerator == "auto" and (torch.cuda.is_available() or torch.backends.mps.is_available()):
+        return False
+    return cpp_compiler() is not None
+
+
+def cpp_compiler() -> str | None:
+    """The path of the C++ compiler Inductor would call, or None if there is none."""
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        name = get_cpp_compiler()
+    except Exception:  # any failure to find one means there is none
+        return None
+    return shutil.which(name)
 
 
 def compile_training_step(module: CapacityModule, cpp_wrapper: bool = True) -> None:

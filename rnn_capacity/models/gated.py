@@ -149,6 +149,9 @@ class LSTM(FeedbackModule):
 
     hand_written_bptt = True
     bptt_max_sequences = 100  # K·P; K = 4, 8 at p = 45 measured 0.93x, 0.86x of autograd
+    # Compiled whole step over the default at K = 2 (bench/compile_cost.py): 1.70x at
+    # K·P = 256, 1.54x at 416 (over autograd's loop there); a cold compile costs 112-149 s.
+    compile_max_sequences = 416
 
     def bptt_loop(self, w, state, inputs):
         h0, c0 = state
@@ -197,6 +200,9 @@ class GRU(FeedbackModule):
 
     hand_written_bptt = True
     bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
+    # Compiled whole step over the default at K = 2 (bench/compile_cost.py): 1.50-1.70x at
+    # K·P = 96, 1.44x at 256, 1.47x at 416; a cold compile costs 175-183 s.
+    compile_max_sequences = 416
 
     def bptt_loop(self, w, h, inputs):
         weights = (w.W_ih, w.W_hh, w.b_ih, w.b_hh, w.W_o, w.b_o)

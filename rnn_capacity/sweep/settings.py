@@ -57,7 +57,7 @@ class SweepSettings:
     data: str | None = None
     resume: bool = False
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
-    compile: bool = False
+    compile: bool | None = None  # None: where it pays (models.compiled.compile_by_default)
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
     executor: str = "local"  # or "process", "ray" (rnn_capacity.sweep.executors)
     workers: int | None = 1  # ray: None = the cluster's CPUs
@@ -105,7 +105,7 @@ def resolve_settings(
     log_dir: Path = LOG_DIR,
     data: str | None = None,
     accelerator: str = DEFAULT_ACCELERATOR,
-    compile: bool = False,
+    compile: bool | None = None,
     executor: str = DEFAULT_EXECUTOR,
     workers: int | None = None,
     address: str | None = None,
