@@ -86,6 +86,7 @@ def compile_by_default(
 def cpp_compiler() -> str | None:
     """The path of the C++ compiler Inductor would call, or None if there is none."""
     try:
+        # Inductor is heavy to import, and only a run that may compile needs it.
         from torch._inductor.cpp_builder import get_cpp_compiler
 
         name = get_cpp_compiler()
