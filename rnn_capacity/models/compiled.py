@@ -20,13 +20,15 @@ each parameter at its replica's learning rate :math:`\eta` (the module's own Ada
 parameter groups). Its moments and step count live in that optimiser's ``state`` under
 torch's own names (``exp_avg``, ``exp_avg_sq``, ``step``), so a checkpoint holds them as
 an eager run's would. The result equals the eager step to float rounding (the order of
-the sums differs): tests/test_replicas.py checks outputs, losses and Adam steps for
-every BPTT model.
+the sums differs): tests/test_compiled.py checks parameters and Adam state after 8 steps,
+and the generated outputs, for every BPTT model.
 
-Shapes are static: each (model, K, P, H) compiles once. The learning rates are an input,
-not constants, so a new configuration in the same shape bucket reuses the graph, and
-Inductor's on-disk cache (``torch._inductor.config.fx_graph_cache``) makes a new process
-pay the trace (about 2 s), not the compile (30–170 s on 2 cores).
+A sweep compiles by default where that was measured to pay (:func:`compile_by_default`;
+bench/compile_cost.py). Shapes are static: each (model, K, P, H) compiles once. The
+learning rates are an input, not constants, so a new configuration in the same shape
+bucket reuses the graph, and Inductor's on-disk cache
+(``torch._inductor.config.fx_graph_cache``) makes a new process pay the trace (2–5 s),
+not the compile (35–185 s on 2 cores).
 
 Examples:
     >>> import torch
