@@ -33,7 +33,7 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reproduce import ROWS, paper_variant  # noqa: E402
+from reproduce import ROWS, at_optimum, paper_variant, variant_settings  # noqa: E402
 
 from rnn_capacity.measure import Replica, measure_ensemble, model_class  # noqa: E402
 from rnn_capacity.reference import reference_result  # noqa: E402
@@ -58,11 +58,9 @@ def time_loop(cls, loop: str):
 def optimum(model: str) -> tuple[int, int, dict, bool]:
     """(H, p, hyperparameters and settings, learn_initial_state) of the model's row."""
     (hidden,) = [h for m, h in ROWS if m == model]
-    hp = dict(reference_result(model, hidden).surrogate_optimum)
-    p = round(hp.pop("p"))
+    p, hp = at_optimum(reference_result(model, hidden))
     variant = paper_variant(model)
-    settings = {k: v for k, v in variant.items() if k != "learn_initial_state"}
-    return hidden, p, hp | settings, variant["learn_initial_state"]
+    return hidden, p, hp | variant_settings(variant), variant["learn_initial_state"]
 
 
 def train(model, loop, seeds, iterations, **kwargs):

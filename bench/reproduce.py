@@ -85,11 +85,22 @@ def record_key(r: dict) -> str:
     return key(r["model"], r["hidden_size"], r["variant"], r["seeds"], r["data"])
 
 
+def at_optimum(ref) -> tuple[int, dict]:
+    """``p`` and the hyperparameters at the original surrogate's optimum (``ref``: a
+    :func:`~rnn_capacity.reference.reference_result`)."""
+    hp = dict(ref.surrogate_optimum)
+    return round(hp.pop("p")), hp
+
+
+def variant_settings(variant: dict) -> dict:
+    """The model options a variant sets (all but ``learn_initial_state``)."""
+    return {k: v for k, v in variant.items() if k != "learn_initial_state"}
+
+
 def measure(model, hidden, variant, seeds, iterations, data) -> dict:
     ref = reference_result(model, hidden)
-    hp = dict(ref.surrogate_optimum)
-    p = round(hp.pop("p"))
-    settings = {k: v for k, v in variant.items() if k != "learn_initial_state"}
+    p, hp = at_optimum(ref)
+    settings = variant_settings(variant)
     results = measure_ensemble(
         model,
         hidden,

@@ -62,7 +62,7 @@ def compiles(module: CapacityModule) -> bool:
 
 
 #: A sweep compiles by default only for runs at least this long: a cold compile costs
-#: 50–175 s per (model, K, P bucket, H) on 2 cores, which 800-iteration runs (the quick
+#: 35–185 s per (model, K, P bucket, H) on 2 cores, which 800-iteration runs (the quick
 #: preset) do not earn back.
 AUTO_MIN_ITERATIONS = 3000
 
