@@ -48,6 +48,8 @@ POINTS = STEPS * SUBSAMPLE  # ... of 1200 points, so T = 60 time steps (protocol
 RAW_SHAPE = (N_TRAJECTORIES, POINTS, 2)
 
 _PICKLE_SUFFIXES = (".pk", ".pkl")
+TURN_TRIES = 50  # biased draws of a vertex before its direction is drawn uniform
+ARC_SAMPLES = 16  # pieces a curved segment is sampled with (generate_polylines' arc)
 # --------------------------------------------------------------------------------------
 # Generator
 # --------------------------------------------------------------------------------------
@@ -227,45 +229,153 @@ def _unit_direction(rng: np.random.Generator) -> np.ndarray:
 
 
 def _polyline_vertices(
-    rng: np.random.Generator, count: int, start: float, box: float, run: tuple[float, float]
+    rng: np.random.Generator,
+    count: int,
+    start: float,
+    box: float,
+    run: tuple[float, float],
+    turn: float = 0.0,
 ) -> np.ndarray:
     """``count`` vertices: the first uniform in [-start, start]^2, each next one at a
-    uniform direction and a distance uniform in ``run`` from the previous one, both
-    redrawn until the vertex falls inside [-box, box]^2."""
+    distance uniform in ``run`` from the previous one, redrawn (distance and direction)
+    until the vertex falls inside [-box, box]^2.
+
+    The direction is uniform on the circle for ``turn = 0``; otherwise it is the unit
+    vector along ``turn · heading + u`` with ``heading`` the previous segment's unit
+    direction and ``u`` uniform on the circle: ``turn > 0`` favours small turns (runs that
+    keep their direction), ``turn < 0`` reversals (hairpins); after ``TURN_TRIES`` draws
+    that leave the box the direction is drawn uniform. Exactly rounded (sqrt).
+    """
     pts = np.empty((count, 2))
     pts[0] = start * (2.0 * rng.random(2) - 1.0)
+    heading = np.zeros(2)
     for i in range(1, count):
+        tries = 0
         while True:
             length = run[0] + (run[1] - run[0]) * rng.random()
-            p = pts[i - 1] + length * _unit_direction(rng)
+            u = _unit_direction(rng)
+            tries += 1
+            # A pen heading into a corner of the box may have no biased direction that
+            # stays inside: after TURN_TRIES misses the turn is drawn uniform.
+            if turn != 0.0 and i > 1 and tries <= TURN_TRIES:
+                v = turn * heading + u
+                r2 = v[0] * v[0] + v[1] * v[1]
+                if r2 <= 1e-12:  # the two cancel: no direction, draw again
+                    continue
+                u = v / np.sqrt(r2)
+            p = pts[i - 1] + length * u
             if -box <= p[0] <= box and -box <= p[1] <= box:
                 break
         pts[i] = p
+        heading = u
     return pts
 
 
-def _along(vertices: np.ndarray, points: int, slowing: float = 0.0) -> np.ndarray:
-    """``points`` points at equal time steps along the polyline (first to last vertex).
+def _bends(rng: np.random.Generator, vertices: np.ndarray, arc: float, samples: int) -> np.ndarray:
+    """Each straight segment of ``vertices`` (V, 2) bent into a quadratic Bézier arc and
+    sampled at ``samples`` + 1 parameter values: (V - 1, samples + 1, 2), first and last
+    sample the segment's end points.
 
-    Each segment takes a time proportional to its length (one mean speed for the path).
-    With ``slowing = 0`` the speed is constant, so the points are at equal arc length;
-    with ``slowing = a > 0`` the pen slows down into every corner and speeds up between
-    them: the fraction ``u`` of a segment's time puts it at the fraction
-    ``(1 − a)·u + a·(10u³ − 15u⁴ + 6u⁵)`` of its length (the minimum-jerk profile of a
-    reaching movement, blended with constant speed; at ``a = 1`` it stops at each
-    corner, and runs 1.875× the mean speed mid-segment). A polynomial: exactly rounded.
+    The Bézier's middle control point sits at the chord's midpoint, moved along the
+    chord's normal by ``arc · c · L`` (L the chord's length, c uniform in [-1, 1] per
+    segment): the arc bulges to either side by up to ``arc / 2 · L`` (``arc = 1``: a
+    bulge of half the chord, about a half circle's sagitta for the largest c).
+    Polynomials only: exactly rounded.
+    """
+    a, b = vertices[:-1], vertices[1:]
+    d = b - a
+    c = arc * (2.0 * rng.random(len(d)) - 1.0)
+    normal = np.stack([-d[:, 1], d[:, 0]], axis=1)  # |normal| = L
+    mid = 0.5 * (a + b) + c[:, None] * normal
+    t = (np.arange(samples + 1, dtype=np.float64) / samples)[None, :, None]
+    s = 1.0 - t
+    return s * s * a[:, None] + 2.0 * s * t * mid[:, None] + t * t * b[:, None]
+
+
+def _profile(u: np.ndarray, slowing: float, accel: float) -> np.ndarray:
+    """The fraction of a segment's length the pen has covered after the fraction ``u``
+    of the segment's time: a speed profile along one run between two corners.
+
+    ``accel`` in [0, 1] first warps time by ``u − accel · u (1 − u)``: the pen leaves a
+    corner at ``1 − accel`` times the segment's mean speed and accelerates to
+    ``1 + accel`` times it at the next corner. ``slowing`` in [0, 1] then blends in the
+    minimum-jerk profile of a reaching movement, ``10u³ − 15u⁴ + 6u⁵``, which stops at
+    both corners and runs 1.875× the mean speed mid-segment. Polynomials: exactly rounded.
+    """
+    if accel > 0.0:
+        u = u - accel * u * (1.0 - u)
+    if slowing > 0.0:
+        jerk = u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
+        u = (1.0 - slowing) * u + slowing * jerk
+    return u
+
+
+def _lengths(d: np.ndarray) -> np.ndarray:
+    return np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
+
+
+def _along(
+    vertices: np.ndarray,
+    points: int,
+    slowing: float = 0.0,
+    *,
+    accel: float = 0.0,
+    durations: np.ndarray | None = None,
+    pause: float = 0.0,
+    curves: np.ndarray | None = None,
+) -> np.ndarray:
+    """``points`` points at equal time steps along the path through ``vertices`` (V, 2).
+
+    Each segment takes a time proportional to its length (one mean speed for the path),
+    times ``durations`` (V − 1 factors, default 1: a per-segment speed); the pen rests
+    ``pause`` times the mean segment time at each interior vertex. Within a segment the
+    fraction ``u`` of its time puts the pen at the fraction :func:`_profile` ``(u)`` of
+    its length (``slowing = accel = 0``: constant speed, so equal arc length). The
+    segments are straight, or the sampled curves ``curves`` (V − 1, S + 1, 2) of
+    :func:`_bends`, followed at the same profile along their arc length.
+    Cumulative sums are sequential (np.cumsum): exactly reproducible.
     """
     d = np.diff(vertices, axis=0)
-    seg = np.sqrt(d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1])  # (V-1,)
-    cum = np.concatenate([[0.0], np.cumsum(seg)])  # sequential sums: exactly reproducible
+    if curves is None:
+        seg = _lengths(d)  # (V-1,)
+    else:
+        pieces = _lengths(np.diff(curves, axis=1))  # (V-1, S)
+        within = np.concatenate([np.zeros((len(d), 1)), np.cumsum(pieces, axis=1)], axis=1)
+        seg = within[:, -1]
+    time = seg if durations is None else seg * durations
+    if pause > 0.0:  # rest intervals at the V - 2 interior vertices, interleaved
+        rest = pause * (np.cumsum(time)[-1] / len(time))
+        intervals = np.empty(2 * len(time) - 1)
+        intervals[0::2], intervals[1::2] = time, rest
+    else:
+        intervals = time
+    cum = np.concatenate([[0.0], np.cumsum(intervals)])  # sequential sums
     s = np.arange(points, dtype=np.float64) * cum[-1] / (points - 1)
-    i = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(seg) - 1)
-    frac = np.where(seg[i] > 0.0, (s - cum[i]) / np.where(seg[i] > 0.0, seg[i], 1.0), 0.0)
-    if slowing > 0.0:
-        u = frac
-        jerk = u * u * u * (10.0 + u * (-15.0 + 6.0 * u))
-        frac = (1.0 - slowing) * u + slowing * jerk
-    return vertices[i] + frac[:, None] * d[i]
+    k = np.clip(np.searchsorted(cum, s, side="right") - 1, 0, len(intervals) - 1)
+    frac = np.where(
+        intervals[k] > 0.0, (s - cum[k]) / np.where(intervals[k] > 0.0, intervals[k], 1.0), 0.0
+    )
+    if pause > 0.0:  # k odd: resting at vertex (k + 1) / 2, the end of segment k // 2
+        moving = k % 2 == 0
+        i = k // 2
+        frac = np.where(moving, frac, 1.0)
+    else:
+        i = k
+    frac = _profile(frac, slowing, accel)
+    if curves is None:
+        return vertices[i] + frac[:, None] * d[i]
+    # Arc length along the sampled curve: which piece, and how far into it.
+    target = frac * seg[i]
+    j = np.empty(points, dtype=np.int64)
+    for n in range(points):  # searchsorted row by row (rows differ per sample)
+        j[n] = np.searchsorted(within[i[n]], target[n], side="right") - 1
+    samples = curves.shape[1] - 1
+    j = np.clip(j, 0, samples - 1)
+    piece = pieces[i, j]
+    f = np.where(piece > 0.0, (target - within[i, j]) / np.where(piece > 0.0, piece, 1.0), 0.0)
+    f = np.clip(f, 0.0, 1.0)
+    p0, p1 = curves[i, j], curves[i, j + 1]
+    return p0 + f[:, None] * (p1 - p0)
 
 
 def generate_polylines(
@@ -280,6 +390,11 @@ def generate_polylines(
     tremor: float = 0.0,
     tremor_control: int = 48,
     slowing: float = 0.0,
+    accel: float = 0.0,
+    turn: float = 0.0,
+    arc: float = 0.0,
+    pause: float = 0.0,
+    speed_jitter: float = 0.0,
 ) -> np.ndarray:
     """Generate ``n`` polylines, float32 (n, points, 2): the look of the
     original study's published example (long straight runs, sharp corners).
@@ -300,8 +415,31 @@ def generate_polylines(
     PC-RNN-HC-A stays in its calibration band; 35–45 vertices were too easy (PC-RNN-HC-A
     60 of 61, several models at their cap).
 
-    Path i uses its own stream ``default_rng([seed, i])``; the output is bit-for-bit the
-    same on every machine (exactly rounded operations only, as for the spline generator).
+    Knobs beyond the vertices and runs (all off by default, so the defaults make the
+    shipped file; their effect on ``data info``'s statistics is in docs/data.md):
+
+    * ``turn`` — the distribution of turn angles at the corners: the next segment's
+      direction is the unit vector along ``turn · heading + u`` (``u`` uniform on the
+      circle). 0 = uniform turns; > 0 favours gentle turns, < 0 hairpins.
+    * ``arc`` >= 0 — segments curve: each becomes a quadratic Bézier arc whose middle
+      control point is moved off the chord's midpoint by up to ``arc`` chord lengths, to
+      either side (:func:`_bends`); the pen follows the arc at the same speed profile.
+      An arc may bulge up to ``arc / 2`` chord lengths beyond the box.
+    * ``accel`` in [0, 1] — acceleration out of the corners: the pen leaves each corner
+      at ``1 − accel`` times its mean speed and reaches the next at ``1 + accel`` times.
+    * ``slowing`` in [0, 1] — the pen slows down into the corners and stops at them for
+      ``slowing = 1`` (the minimum-jerk profile; see :func:`_profile`).
+    * ``pause`` >= 0 — the pen rests at every interior vertex for ``pause`` times the
+      mean time of a segment (repeated points: a pen that stops and goes on).
+    * ``speed_jitter`` in [0, 1) — each segment's own speed, uniform in
+      ``[1 − speed_jitter, 1 + speed_jitter]`` times the path's mean speed.
+    * ``tremor``, ``tremor_control`` — the smooth wobble above; ``vertices`` — the
+      number of corners.
+
+    Path i uses its own stream ``default_rng([seed, i])``, drawn in a fixed order
+    (vertex count, vertices, arcs, segment speeds, tremor; a knob that is off draws
+    nothing); the output is bit-for-bit the same on every machine (exactly rounded
+    operations only, as for the spline generator).
     """
     _check_size(n, points)
     counts = _count_range(vertices, 2, "vertices")
@@ -309,11 +447,27 @@ def generate_polylines(
         raise ValueError(f"run must satisfy 0 < min <= max, got {run!r}")
     if not 0.0 <= start <= box or box <= 0.0 or run[0] > 2.0 * box or tremor < 0.0:
         raise ValueError("need 0 <= start <= box, box > 0, run min <= 2 box, tremor >= 0")
-    if not 0.0 <= slowing <= 1.0:
-        raise ValueError(f"slowing must lie in [0, 1], got {slowing!r}")
+    for name, value, low, high in (
+        ("slowing", slowing, 0.0, 1.0),
+        ("accel", accel, 0.0, 1.0),
+        ("speed_jitter", speed_jitter, 0.0, 0.99),
+        ("arc", arc, 0.0, 4.0),
+        ("pause", pause, 0.0, 10.0),
+        ("turn", turn, -10.0, 10.0),
+    ):
+        if not low <= value <= high:
+            raise ValueError(f"{name} must lie in [{low:g}, {high:g}], got {value!r}")
 
     def path(rng: np.random.Generator, count: int) -> np.ndarray:
-        line = _along(_polyline_vertices(rng, count, start, box, run), points, slowing)
+        corners = _polyline_vertices(rng, count, start, box, run, turn)
+        curves = _bends(rng, corners, arc, ARC_SAMPLES) if arc > 0.0 else None
+        durations = None
+        if speed_jitter > 0.0:
+            durations = 1.0 / (1.0 + speed_jitter * (2.0 * rng.random(count - 1) - 1.0))
+        line = _along(
+            corners, points, slowing, accel=accel, durations=durations, pause=pause,
+            curves=curves,
+        )  # fmt: skip
         if tremor > 0.0:
             line = line + _bspline(tremor * (2.0 * rng.random((tremor_control, 2)) - 1.0), points)
         return line

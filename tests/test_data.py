@@ -123,6 +123,58 @@ def test_corner_slowing_keeps_the_path_and_slows_into_corners():
             generate_polylines(n=2, slowing=bad)
 
 
+KNOBS = {"turn": 2.0, "arc": 0.8, "accel": 0.7, "pause": 1.0, "speed_jitter": 0.5}
+
+
+@pytest.mark.parametrize("knob", sorted(KNOBS))
+def test_each_knob_is_reproducible_off_by_default_and_changes_the_data(knob):
+    value = KNOBS[knob]
+    a = generate_polylines(n=12, **{knob: value})
+    assert np.array_equal(a, generate_polylines(n=12, **{knob: value}))  # bit for bit
+    assert np.array_equal(generate_polylines(n=12, **{knob: 0.0}), generate_polylines(n=12))
+    assert not np.array_equal(a, generate_polylines(n=12))
+    assert a.shape == (12, 1200, 2) and np.isfinite(a).all()
+    # The first k paths do not depend on n.
+    assert np.array_equal(generate_polylines(n=5, **{knob: value}), a[:5])
+
+
+def test_knobs_move_data_info_statistics_as_documented():
+    def stats(**kw):
+        return character(generate_polylines(n=40, **kw)[:, ::20].transpose(1, 0, 2))
+
+    base = stats()
+    assert stats(turn=3.0)["mean_turn_deg"] < base["mean_turn_deg"] - 10  # gentler turns
+    assert stats(turn=-1.0)["mean_turn_deg"] > base["mean_turn_deg"] + 5  # hairpins
+    assert stats(arc=1.0)["straight_fraction"] < base["straight_fraction"] / 2  # curves
+    assert stats(pause=2.0)["speed_cv"] > base["speed_cv"] + 0.2  # stops
+    assert stats(accel=1.0)["speed_cv"] > base["speed_cv"] + 0.05
+    assert stats(speed_jitter=0.5)["speed_cv"] > base["speed_cv"] + 0.05
+
+
+def test_pauses_and_speed_profiles_keep_the_path_and_its_ends():
+    steady = generate_polylines(n=10).astype(np.float64)
+    for kw in ({"pause": 1.5}, {"accel": 1.0}, {"speed_jitter": 0.9}):
+        moved = generate_polylines(n=10, **kw).astype(np.float64)
+        assert np.allclose(moved[:, [0, -1]], steady[:, [0, -1]], atol=1e-5)
+        assert np.abs(moved).max() <= 1.1 + 1e-6
+    rest = np.linalg.norm(np.diff(generate_polylines(n=10, pause=1.0), axis=1), axis=-1)
+    assert (rest < 1e-7).mean() > 0.2  # the pen stands still for a while at each vertex
+
+
+def test_turn_bias_cannot_stall_in_a_corner_of_the_box():
+    # A strong bias heading into a corner has no direction inside: the draw falls back.
+    arr = generate_polylines(n=30, turn=10.0, run=(0.5, 0.8))
+    assert np.abs(arr).max() <= 1.1 + 1e-6
+
+
+@pytest.mark.parametrize(
+    "knob, bad", [("accel", 1.5), ("speed_jitter", 1.0), ("arc", -0.1), ("pause", -1.0)]
+)
+def test_knobs_out_of_range_are_refused(knob, bad):
+    with pytest.raises(ValueError, match=knob):
+        generate_polylines(n=2, **{knob: bad})
+
+
 def test_cli_generate_takes_the_generator_knobs(tmp_path, capsys):
     out = tmp_path / "hand.npy"
     assert (
