@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
+import fit_data  # noqa: E402
 import loop_counts  # noqa: E402
 import original_style  # noqa: E402
 import step_cost  # noqa: E402
@@ -189,3 +191,29 @@ def test_loop_counts_trains_the_same_seeds_with_both_loops_and_resumes(tmp_path)
     loop_counts.main(argv + ["--out", str(out)])  # a rerun trains nothing new
     assert len(out.read_text().splitlines()) == 2
     assert loop_counts.model_class("ugrnn").hand_written_bptt is True  # restored
+
+
+def test_fit_data_scores_pooled_models_and_penalises_low_rank_correlation():
+    def rec(model, hidden, ours, smoothed):
+        return {"model": model, "hidden_size": hidden, "mean": ours, "smoothed_count": smoothed,
+                "original_count": smoothed}  # fmt: skip
+
+    exact = [rec("gru", h, s, s) for h in (30, 40) for s in (1.0, 5.0, 9.0, 14.0)]
+    total, per = fit_data.score(exact)
+    assert total == pytest.approx(0.0) and per["gru"]["n"] == 8  # H = 30 and 40 pooled
+    twice = [rec("gru", 40, 2 * s, s) for s in (1.0, 5.0, 9.0, 14.0)]
+    assert fit_data.score(twice)[0] == pytest.approx(np.log(2.0))
+    reversed_ = [
+        rec("gru", 40, o, s) for o, s in zip((14.0, 9, 5, 1), (1.0, 5, 9, 14), strict=True)
+    ]
+    total, per = fit_data.score(reversed_)
+    assert per["gru"]["spearman"] == pytest.approx(-1.0)
+    assert total == pytest.approx(fit_data.PENALTY * 1.7)  # ratio 1, ρ = −1
+
+
+def test_fit_data_candidates_are_files_named_by_their_knobs(tmp_path):
+    assert fit_data.generator_kwargs(fit_data.SHIPPED)["vertices"] == (40, 50)
+    shipped = fit_data.candidate_file(tmp_path, fit_data.SHIPPED)
+    assert np.array_equal(np.load(shipped), np.load(ROOT / "data" / "trajectories_250.npy"))
+    other = fit_data.candidate_file(tmp_path, fit_data.SHIPPED | {"arc": 0.5})
+    assert other != shipped and fit_data.candidate_file(tmp_path, fit_data.SHIPPED) == shipped

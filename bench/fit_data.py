@@ -1,0 +1,249 @@
+"""Fit the data generator's knobs to the original study's own measurements.
+
+A candidate data set is ``generate_polylines(seed 0, **knobs)``. It is scored by
+replaying a fixed screening subset of the original's measured configurations on it
+(:func:`replay.choose`, ``-n`` per surrogate, ``--tries`` each, a model's configurations
+trained together as ensembles) and comparing our counts with the surrogate's smoothed
+counts, per model with its H = 30 and H = 40 surrogates pooled (the H = 30 LSTM and
+MTRNN surrogates are near zero on their own):
+
+    objective = Σ_models |log(Σ ours / Σ smoothed)| + PENALTY · Σ_models max(0, ρ_min − ρ)
+
+with ρ Spearman's rank correlation of ours against the smoothed counts. The knobs are
+searched with scikit-optimize's ``gp_minimize``-style ask/tell loop (``Optimizer``),
+starting from the shipped data's knobs. Every measurement is appended to
+``<out>/measurements.jsonl`` (the replay's record format) and every scored candidate to
+``<out>/candidates.jsonl`` (both fsync'ed): a rerun re-tells the optimiser the candidates
+there and re-trains only what is missing. The ensembles of one candidate run on
+``--workers`` processes (one torch thread each: every core).
+
+The winner and the runners-up are then confirmed with the full replay (12
+configurations × 2 tries), on the fitting surrogates and on the four H = 60 ones the fit
+did not see; the script prints those commands (``--confirm K`` runs them).
+
+    python bench/fit_data.py --calls 20 --workers 2                 # the fit
+    python bench/fit_data.py --calls 0 --confirm 3                  # confirm the best 3
+    python bench/fit_data.py --models pc_rnn_hc_a --n 2 --iterations 50 --calls 2  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import os
+import subprocess
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import replay  # noqa: E402
+
+from rnn_capacity.trajectories import generate_polylines  # noqa: E402
+
+#: Fitting surrogates: H = 30 and 40 of every BPTT model, the ESN at 2000-4000.
+BPTT = [
+    "pc_rnn_hc_a", "pc_rnn_gc_hc_a", "pc_rnn_hc_m", "pc_rnn_gc_hc_m", "pc_rnn_gc", "pc_rnn_v",
+    "mtrnn", "ugrnn", "lstm", "gru", "antisymmetric_rnn",
+]  # fmt: skip
+NAMES = {
+    "pc_rnn_hc_a": "PC_RNN_HC_A", "pc_rnn_gc_hc_a": "PC_RNN_GC_HC_A",
+    "pc_rnn_hc_m": "PC_RNN_HC_M", "pc_rnn_gc_hc_m": "PC_RNN_GC_HC_M", "pc_rnn_gc": "PC_RNN_GC",
+    "pc_rnn_v": "PC_RNN_V", "mtrnn": "MTRNN", "ugrnn": "UGRNN", "lstm": "LSTM", "gru": "GRU",
+    "antisymmetric_rnn": "AntisymetricRNN", "esn": "ESN",
+}  # fmt: skip
+PENALTY = 2.0  # per unit of Spearman below replay.MIN_SPEARMAN
+#: The knobs searched, (low, high), and the shipped data's values (the first candidate).
+SPACE = {
+    "vertices_mid": (30, 65),  # vertices = (mid - 5, mid + 5)
+    "turn": (-1.0, 3.0),
+    "arc": (0.0, 1.0),
+    "accel": (0.0, 1.0),
+    "slowing": (0.0, 1.0),
+    "pause": (0.0, 1.5),
+    "speed_jitter": (0.0, 0.8),
+    "tremor": (0.0, 0.05),
+}
+SHIPPED = {"vertices_mid": 45, "turn": 0.0, "arc": 0.0, "accel": 0.0, "slowing": 0.0,
+           "pause": 0.0, "speed_jitter": 0.0, "tremor": 0.0}  # fmt: skip
+
+
+def surrogate_files(models: list[str], sizes: list[int]) -> list[Path]:
+    """The surrogates present in ``replay.REFERENCE`` for these models and sizes."""
+    out = []
+    for m in models:
+        for h in [2000, 3000, 4000] if m == "esn" else sizes:
+            path = replay.REFERENCE / f"{NAMES[m]}_model_{h}.pk"
+            if path.is_file():
+                out.append(path)
+    return out
+
+
+def generator_kwargs(knobs: dict) -> dict:
+    kw = {k: float(v) for k, v in knobs.items() if k != "vertices_mid"}
+    mid = int(knobs["vertices_mid"])
+    return kw | {"vertices": (mid - 5, mid + 5)}
+
+
+def candidate_file(out: Path, knobs: dict) -> Path:
+    """Write (once) and return the candidate's data file, named by its knobs' hash."""
+    text = json.dumps(generator_kwargs(knobs), sort_keys=True)
+    path = out / "data" / f"{hashlib.sha256(text.encode()).hexdigest()[:12]}.npy"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, generate_polylines(**generator_kwargs(knobs)))
+        os.replace(tmp, path)
+    return path
+
+
+def _job(args) -> list[dict]:
+    import torch
+
+    from rnn_capacity.measure import quiet_lightning
+
+    torch.set_num_threads(1)
+    model, hidden, group, variant, tries, iterations, data = args
+    with quiet_lightning():
+        return replay.train(model, hidden, group, variant, tries, iterations, data)
+
+
+def score(records: list[dict]) -> tuple[float, dict]:
+    """The objective and per-model summaries (H pooled) of one candidate's records."""
+    by_model: dict[str, list[dict]] = {}
+    for r in records:
+        by_model.setdefault(r["model"], []).append(r)
+    per, total = {}, 0.0
+    for model, rs in sorted(by_model.items()):
+        s = replay.summary(rs)
+        ratio = max(s["ratio"], 1e-3) if math.isfinite(s["ratio"]) else 1e-3
+        rho = s["spearman"] if math.isfinite(s["spearman"]) else 0.0
+        term = abs(math.log(ratio)) + PENALTY * max(0.0, replay.MIN_SPEARMAN - rho)
+        per[model] = {"ratio": s["ratio"], "spearman": s["spearman"], "n": s["n"], "term": term}
+        total += term
+    return total, per
+
+
+def measure(knobs, paths, n, tries, iterations, ensemble, workers, out, log, seen, bar):
+    """Replay the screening subset on the candidate ``knobs``; its records."""
+    data = str(candidate_file(out, knobs).resolve())
+    mine, jobs = [], []
+    for path in paths:
+        model, hidden, points = replay.decode(path)
+        variant = replay.variant_of(model, None, {})
+        todo = []
+        for t in replay.choose(points, n):
+            k = replay.key(model, hidden, t.index, variant, tries, data, iterations)
+            if k in seen:
+                mine.append(seen[k])
+            else:
+                todo.append(t)
+        for group in replay.ensembles(todo, tries, ensemble):
+            jobs.append((model, hidden, group, variant, tries, iterations, data))
+    # Dearest first, so the workers finish together.
+    jobs.sort(key=lambda j: -sum(t.p for t in j[2]) * (1 + j[1] / 100))
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        for records in pool.map(_job, jobs):
+            with log.open("a") as f:
+                for r in records:
+                    f.write(json.dumps(r) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            for r in records:
+                seen[replay.record_key(r)] = r
+            mine += records
+            bar.update(1)
+            bar.set_postfix_str(f"{records[0]['model']} H={records[0]['hidden_size']}")
+    return mine, data
+
+
+def main(argv=None) -> int:
+    from skopt import Optimizer
+    from skopt.space import Integer, Real
+    from tqdm.auto import tqdm
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--models", nargs="+", default=BPTT + ["esn"], choices=BPTT + ["esn"])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[30, 40], help="BPTT H to fit")
+    ap.add_argument("--n", type=int, default=6, help="screening configurations per surrogate")
+    ap.add_argument("--tries", type=int, default=1)
+    ap.add_argument("--iterations", type=int, default=3000)
+    ap.add_argument("--ensemble", type=int, default=8, help="replicas trained together")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--calls", type=int, default=20, help="candidates to score in all")
+    ap.add_argument("--initial", type=int, default=6, help="random candidates before the GP")
+    ap.add_argument("--confirm", type=int, default=0, metavar="K",
+                    help="run the full replay on the best K candidates")  # fmt: skip
+    ap.add_argument("--out", type=Path, default=Path("bench/results/fit_data"))
+    args = ap.parse_args(argv)
+    paths = surrogate_files(args.models, args.sizes)
+    if not paths:
+        ap.error(f"no surrogates of {args.models} in {replay.REFERENCE}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    log, cands = args.out / "measurements.jsonl", args.out / "candidates.jsonl"
+    seen = {}
+    if log.exists():
+        seen = {replay.record_key(r): r for r in map(json.loads, log.read_text().splitlines())}
+    done = [json.loads(line) for line in cands.read_text().splitlines()] if cands.exists() else []
+    setting = {"surrogates": [p.name for p in paths], "n": args.n, "tries": args.tries,
+               "iterations": args.iterations}  # fmt: skip
+    done = [c for c in done if c["setting"] == setting]
+
+    names = list(SPACE)
+    dims = [Integer(*SPACE[k], name=k) if k == "vertices_mid" else Real(*SPACE[k], name=k)
+            for k in names]  # fmt: skip
+    opt = Optimizer(dims, base_estimator="GP", n_initial_points=args.initial, random_state=0)
+    for c in done:
+        opt.tell([c["knobs"][k] for k in names], c["objective"])
+    jobs_per = sum(
+        len(replay.ensembles(replay.choose(replay.decode(p)[2], args.n), args.tries, args.ensemble))
+        for p in paths
+    )
+    todo = max(0, args.calls - len(done))
+    print(f"{len(done)} candidates in {cands}; {todo} to score, {jobs_per} ensembles each, "
+          f"{args.workers} workers", file=sys.stderr)  # fmt: skip
+    bar = tqdm(total=todo * jobs_per, unit="ensemble")
+    for i in range(todo):
+        x = [SHIPPED[k] for k in names] if not done and i == 0 else opt.ask()
+        knobs = {
+            k: (int(v) if k == "vertices_mid" else float(v)) for k, v in zip(names, x, strict=True)
+        }
+        records, data = measure(knobs, paths, args.n, args.tries, args.iterations,
+                                args.ensemble, args.workers, args.out, log, seen, bar)  # fmt: skip
+        objective, per = score(records)
+        opt.tell(x, objective)
+        c = {"knobs": knobs, "data": data, "objective": objective, "models": per,
+             "setting": setting}  # fmt: skip
+        with cands.open("a") as f:
+            f.write(json.dumps(c) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        done.append(c)
+        worst = max(per.items(), key=lambda kv: kv[1]["term"])
+        tqdm.write(f"candidate {len(done)}: objective {objective:.3f} (worst {worst[0]} "
+                   f"ratio {worst[1]['ratio']:.2f}) {knobs}")  # fmt: skip
+    bar.close()
+
+    ranked = sorted(done, key=lambda c: c["objective"])
+    for rank, c in enumerate(ranked[:5], 1):
+        ratios = ", ".join(
+            f"{m} {s['ratio']:.2f}/{s['spearman']:.2f}" for m, s in c["models"].items()
+        )
+        print(f"#{rank} objective {c['objective']:.3f} {c['knobs']}\n    ratio/ρ: {ratios}")
+    check = [replay.REFERENCE / name for name in replay.SURROGATES]
+    for c in ranked[: args.confirm]:
+        cmd = [sys.executable, str(Path(__file__).with_name("replay.py")), "--data", c["data"],
+               "--out", str(args.out / "confirm"), "--surrogates",
+               *map(str, paths + [p for p in check if p.is_file()])]  # fmt: skip
+        print(" ".join(cmd), file=sys.stderr)
+        subprocess.run(cmd, check=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
