@@ -366,11 +366,9 @@ def _along(
         return vertices[i] + frac[:, None] * d[i]
     # Arc length along the sampled curve: which piece, and how far into it.
     target = frac * seg[i]
-    j = np.empty(points, dtype=np.int64)
-    for n in range(points):  # searchsorted row by row (rows differ per sample)
-        j[n] = np.searchsorted(within[i[n]], target[n], side="right") - 1
-    samples = curves.shape[1] - 1
-    j = np.clip(j, 0, samples - 1)
+    # The piece: how many of the curve's interior breakpoints lie at or before the target
+    # (searchsorted per row, as an integer count: exact, and one vectorised step).
+    j = (within[i, 1:-1] <= target[:, None]).sum(axis=1)
     piece = pieces[i, j]
     f = np.where(piece > 0.0, (target - within[i, j]) / np.where(piece > 0.0, piece, 1.0), 0.0)
     f = np.clip(f, 0.0, 1.0)
