@@ -129,15 +129,15 @@ def score(records: list[dict]) -> tuple[float, dict]:
     return total, per
 
 
-def measure(knobs, paths, n, tries, iterations, ensemble, workers, out, log, seen, bar):
-    """Replay the screening subset on the candidate ``knobs``; its records."""
+def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen, bar):
+    """Replay the screening subsets ``screens`` ((model, H, points) per surrogate) on the
+    candidate ``knobs``; its records."""
     data = str(candidate_file(out, knobs).resolve())
     mine, jobs = [], []
-    for path in paths:
-        model, hidden, points = replay.decode(path)
+    for model, hidden, sample in screens:
         variant = replay.variant_of(model, None, {})
         todo = []
-        for t in replay.choose(points, n):
+        for t in sample:
             k = replay.key(model, hidden, t.index, variant, tries, data, iterations)
             if k in seen:
                 mine.append(seen[k])
@@ -200,10 +200,12 @@ def main(argv=None) -> int:
     opt = Optimizer(dims, base_estimator="GP", n_initial_points=args.initial, random_state=0)
     for c in done:
         opt.tell([c["knobs"][k] for k in names], c["objective"])
-    jobs_per = sum(
-        len(replay.ensembles(replay.choose(replay.decode(p)[2], args.n), args.tries, args.ensemble))
-        for p in paths
-    )
+    # Each surrogate decoded and its screening subset chosen once, for every candidate.
+    screens = []
+    for path in paths:
+        model, hidden, points = replay.decode(path)
+        screens.append((model, hidden, replay.choose(points, args.n)))
+    jobs_per = sum(len(replay.ensembles(t, args.tries, args.ensemble)) for _, _, t in screens)
     todo = max(0, args.calls - len(done))
     print(f"{len(done)} candidates in {cands}; {todo} to score, {jobs_per} ensembles each, "
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
         knobs = {
             k: (int(v) if k == "vertices_mid" else float(v)) for k, v in zip(names, x, strict=True)
         }
-        records, data = measure(knobs, paths, args.n, args.tries, args.iterations,
+        records, data = measure(knobs, screens, args.tries, args.iterations,
                                 args.ensemble, args.workers, args.out, log, seen, bar)  # fmt: skip
         objective, per = score(records)
         opt.tell(x, objective)
