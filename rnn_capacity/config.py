@@ -46,7 +46,7 @@ from pathlib import Path
 import yaml
 
 from .errors import UsageError, one_line
-from .files import write_atomic
+from .files import read_record_bytes, write_atomic
 from .models import BUILTIN_MODELS, resolve_model
 from .models.options import searchable_options, validate_options
 from .paths import shipped
@@ -227,7 +227,7 @@ def load_search_config(model_or_path: str | Path, space: str | Path | None = Non
     try:
         if not path.is_file():
             raise UsageError(f"{where}: no such search-space file")
-        content = path.read_bytes()
+        content = read_record_bytes(path)
     except OSError as exc:  # a name too long, a file that cannot be read
         raise UsageError(f"{where}: cannot read ({one_line(exc.strerror or exc)})") from None
     try:

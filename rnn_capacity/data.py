@@ -29,6 +29,7 @@ from rnn_capacity.errors import DISK_ERRORS, ArgumentParser, UsageError, cli_mai
 from rnn_capacity.files import atomic_file
 from rnn_capacity.layout import check_num_sequences, padding_mask
 from rnn_capacity.plotting import pyplot
+from rnn_capacity.progress import add_progress, apply_progress
 from rnn_capacity.trajectories import *  # noqa: F403  (re-exported: the data's one home)
 from rnn_capacity.trajectories import (
     DEFAULT_DATA,
@@ -341,7 +342,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     plot.add_argument("--force", action="store_true", help="overwrite an existing file")
     info = sub.add_parser("info", help="print shape and statistics of a data file")
     info.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
+    for command in (gen, plot, info):
+        add_progress(command)
     args = parser.parse_args(argv)
+    apply_progress(args)
 
     if args.command == "generate":
         knobs = generator_knobs(args.style, args.set)

@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .cli import (
     add_accelerator,
@@ -72,6 +71,8 @@ from .models import model_slug, resolve_model
 from .models.options import MAX_SEED
 from .optimum import find_optimum, read_space
 from .plotting import SAMPLES, pyplot, save, trajectories_figure
+from .progress import add_progress, apply_progress
+from .progress import bar as progress_bar
 from .protocol import (
     DEFAULT_ACCELERATOR,
     EVALUATION_SEEDS,
@@ -157,7 +158,7 @@ def evaluate(
 ) -> Evaluation:
     """Train ``plan`` once per seed; write and return the evaluation (see the module doc)."""
     groups = [seeds[i : i + max_ensemble] for i in range(0, len(seeds), max_ensemble)]
-    bar = tqdm(total=len(seeds), unit="seed", disable=not progress, desc=f"{plan.model}")
+    bar = progress_bar(total=len(seeds), unit="seed", show=progress, desc=f"{plan.model}")
     try:
         with InterruptGuard() as guard:  # Ctrl-C/SIGTERM stop the training, never a write
             return _evaluate(plan, seeds, groups, out, log_dir, log_group, accelerator, bar, guard)
@@ -205,8 +206,10 @@ def _evaluate(plan, seeds, groups, out, log_dir, log_group, accelerator, bar, gu
         mean_count=statistics.mean(counts),
         std_count=statistics.stdev(counts) if len(counts) > 1 else 0.0,
         final_losses=[finite(r.final_loss) for r in results],
+        diverged=sum(not math.isfinite(r.final_loss) for r in results),
         seconds=round(seconds, 1),
         parameters=results[0].parameters,  # per seed: the same p, the same counts
+        options=results[0].options,  # every seed trains the same options
         loss_curves=[[finite(round_sig(v)) for v in r.loss_curve] for r in results],
         original=original(plan.model, plan.hidden_size),
     )
@@ -263,7 +266,7 @@ def write_plots(out: Path, report: Evaluation, first) -> None:
     ax.set_xlabel("iteration")
     ax.set_ylabel("training loss (MSE)")
     title = f"{report.model} H={report.hidden_size} p={report.p}: "
-    ax.set_title(title + f"count {report.mean_count:.1f} ± {report.std_count:.1f}")
+    ax.set_title(title + f"count {report.count_label()}")
     if len(report.seeds) <= 10:
         ax.legend(fontsize=7)
     save(fig, out / "loss.png")
@@ -309,6 +312,7 @@ def build_parser() -> ArgumentParser:
     add_accelerator(p)
     p.add_argument("--force", action="store_true", help="replace an existing evaluation")
     p.add_argument("--json", action="store_true", help="end with one JSON line (no curves)")
+    add_progress(p)
     return p
 
 
@@ -386,6 +390,7 @@ def default_out(plan: EvaluationPlan, args) -> Path:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     plan = plan_from_args(args)
     seeds = check(plan, args)
     out = args.out or default_out(plan, args)
@@ -430,9 +435,9 @@ def main(argv=None) -> int:
     versus = f"; the original study predicts {orig['predicted_count']:.1f}" if orig else ""
     mode = " (teacher-forced count)" if report.teacher_forced_count else ""
     print(
-        f"{plan.model} H={plan.hidden_size} p={plan.p}: count {report.mean_count:.2f} ± "
-        f"{report.std_count:.2f} over {len(seeds)} seeds {report.counts}{mode}"
-        f"{versus}; results in {out}"
+        f"{plan.model} H={plan.hidden_size} p={plan.p}: count {report.count_label(2)} "
+        f"over {len(seeds)} seeds {report.counts}{mode}"
+        f"{versus}; {report.protocol_label()}; results in {out}"
     )
     if args.json:
         summary = {k: v for k, v in report.to_dict().items() if k != "loss_curves"}

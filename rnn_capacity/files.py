@@ -1,5 +1,5 @@
 """Durable writes: the one atomic-write helper, the journal's fsync'ed appends, and the
-one-writer lock of an output directory.
+one-writer lock of an output directory, and the one guarded read of a record.
 
 A reader (or a resume after ``kill -9``) sees a file's old content or its new one, never
 half of it: :func:`atomic_file` writes beside the target (``.<name>.<pid>.tmp``),
@@ -12,15 +12,66 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import UsageError
+from .errors import UsageError, one_line
 
 TEMPORARY = ".tmp"  # the suffix of a file being written (a kill -9 may leave one behind)
 LOCK = ".lock"  # held (flock) by the process writing an output directory
+#: The largest record file read (a JSON record, a journal, samples): far above what the
+#: package writes (a 10,000-configuration journal is ~5 MiB), far below what a link to
+#: /dev/zero would have a reader swallow.
+MAX_RECORD_BYTES = 256 * 2**20
+
+_KINDS = {
+    stat.S_ISDIR: "a directory",
+    stat.S_ISFIFO: "a FIFO",
+    stat.S_ISCHR: "a character device",
+    stat.S_ISBLK: "a block device",
+    stat.S_ISSOCK: "a socket",
+}
+
+
+@contextmanager
+def open_record(path: str | os.PathLike, limit: int = MAX_RECORD_BYTES) -> Iterator[BinaryIO]:
+    """``path`` opened for reading if it is a regular file (links followed) of at most
+    ``limit`` bytes; otherwise a one-line :class:`UsageError` saying what it is. Opening
+    never blocks: a FIFO is refused, not waited on."""
+    try:
+        # O_NONBLOCK: open() on a FIFO with no writer would wait forever.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read ({one_line(exc.strerror or exc)})") from None
+    try:
+        mode, size = (st := os.fstat(fd)).st_mode, st.st_size
+        if not stat.S_ISREG(mode):
+            kind = next((k for test, k in _KINDS.items() if test(mode)), "not a file")
+            raise UsageError(f"{path}: not a regular file ({kind}): a record must be one")
+        if size > limit:
+            raise UsageError(
+                f"{path}: {size / 2**20:.0f} MiB, larger than a record can be "
+                f"({limit / 2**20:.0f} MiB)"
+            )
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def read_record_bytes(path: str | os.PathLike, limit: int = MAX_RECORD_BYTES) -> bytes:
+    """The content of a record file, checked by :func:`open_record`; a file that grows
+    past ``limit`` while read is refused too."""
+    with open_record(path, limit) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"{path}: larger than a record can be ({limit / 2**20:.0f} MiB)")
+    return data
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from .capacity import CapacityCallback, LossHistory, objective
@@ -35,6 +34,8 @@ from .models.options import (
     searchable_options,
 )
 from .models.options import validate_options as check_declared
+from .progress import LightningBar
+from .progress import enabled as progress_enabled
 from .protocol import ACCELERATORS, ITERATIONS, LOG_DIR, THRESHOLD
 
 
@@ -104,6 +105,9 @@ class CapacityResult:
     replicas: int = 1  # size of the ensemble this measurement was trained in
     # Trainable parameters of this replica: trainable, per_sequence (grows with p), shared.
     parameters: dict[str, int] | None = None
+    # Every option of the model as it trained, defaults included (``hparams``: only those
+    # given): what the journal, evaluation.json and TensorBoard's HPARAMS record.
+    options: dict | None = None
     log_dir: str | None = None
     loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
     generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
@@ -326,6 +330,12 @@ def measure_ensemble(
     module = cls(hidden_size, ps, **init, **options)
     if compile:
         compile_training_step(module)
+    # The effective value of every option, defaults included (save_hyperparameters holds
+    # the whole constructor chain's arguments); per-replica ones are lists.
+    effective = []
+    for k in range(len(replicas)):
+        values = {n: module.hparams[n] for n in cls.options() if n in module.hparams}
+        effective.append({n: v[k] if isinstance(v, list | tuple) else v for n, v in values.items()})
 
     loggers = []
     if log_dir is not None:
@@ -341,14 +351,15 @@ def measure_ensemble(
     for k in range(len(replicas)):
         hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
         hp |= {"seed": seeds[k], "iterations": iterations}
-        hps.append(hp | {"learn_initial_state": learn_initial_state, **hparams[k]})
+        hps.append(hp | {"learn_initial_state": learn_initial_state, **effective[k], **hparams[k]})
     capacity = CapacityCallback(threshold, hparams=hps)
     callbacks = [capacity]
     history = LossHistory() if record_losses else None
     if history is not None:
         callbacks.append(history)
+    progress_bar = progress_bar and progress_enabled()  # --no-progress hides every bar
     if progress_bar:  # refresh ~200 times per run, not every step (logs stay readable)
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, iterations // 200)))
+        callbacks.append(LightningBar(refresh_rate=max(1, iterations // 200)))
     if trainer_kwargs is not None and not isinstance(trainer_kwargs, dict):
         raise UsageError(
             f"trainer_kwargs must be a dict of pl.Trainer arguments, got "
@@ -372,6 +383,7 @@ def measure_ensemble(
             num_sequences=ps[k],
             seed=seeds[k],
             hparams=hparams[k],
+            options=effective[k] | hparams[k],
             count=int(trainer.callback_metrics[f"capacity/count/{k}"]),
             errors=capacity.errors[k].tolist(),
             final_loss=capacity.final_losses[k],

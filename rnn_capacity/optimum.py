@@ -41,10 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .config import Dimension, load_search_config
 from .errors import ArgumentParser, UsageError, cli_main, one_line
+from .progress import add_progress, apply_progress
+from .progress import bar as progress_bar
 from .protocol import RESOLUTION as DEFAULT_RESOLUTION
 from .records import Optimum, SweepSpace, SweepSummary
 from .reference import parse_surrogate_name
@@ -106,14 +107,8 @@ def grid_argmin(
         raise ValueError("need resolution >= 2, dims >= 1 and chunk >= 1")
     total = resolution**dims
     best_index, best_value = -1, math.inf
-    with tqdm(
-        total=total,
-        unit="pt",
-        unit_scale=True,
-        desc="grid",
-        file=sys.stderr,
-        disable=None if progress else True,
-        leave=False,
+    with progress_bar(
+        total=total, unit="pt", unit_scale=True, desc="grid", show=progress, leave=False
     ) as bar:
         for start in range(0, total, chunk):
             flat = np.arange(start, min(start + chunk, total))
@@ -497,12 +492,14 @@ def build_parser() -> ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print the result as one JSON object on the last line"
     )
+    add_progress(p)
     return p
 
 
 @cli_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     opt = find_optimum(
         args.source, args.model, args.hidden_size, args.resolution, args.refine, progress=True
     )

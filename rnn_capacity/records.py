@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .config import MAX_INTEGER, PRIORS, TYPES, Dimension
+from .config import MAX_INTEGER, PRIORS, TYPES, Dimension, load_search_config
 from .errors import UsageError, one_line
-from .files import write_json
+from .files import read_record_bytes, write_json
 from .models import is_model_name
 
 __all__ = [
@@ -252,7 +252,7 @@ class Record:
         """The record in ``path``, checked (a UsageError naming file and field)."""
         path = Path(path)
         try:
-            raw = json.loads(path.read_bytes().decode("utf-8"))
+            raw = json.loads(read_record_bytes(path).decode("utf-8"))
         # ValueError: not UTF-8, not JSON, or an integer of more than 4300 digits.
         except (OSError, ValueError, RecursionError) as exc:
             why = cls.UNREADABLE.format(noun=cls.NOUN, why=one_line(exc))
@@ -440,6 +440,8 @@ class Configuration(Record):
     seconds: float = spec(minimum=0)  # per try: the ensemble's wall time / its replicas
     ensemble: int = spec(minimum=0)  # replicas trained together (0: failed)
     parameters: dict[str, int] | None = spec(check=_parameters, omit_none=True, default=None)
+    # Every option's effective value, defaults included (absent in older journals).
+    options: dict[str, Any] | None = spec(omit_none=True, default=None)
     failed: str | None = spec(omit_none=True, default=None)
 
     def validate(self, prefix: str = "") -> None:
@@ -522,8 +524,12 @@ class Evaluation(Record):
     mean_count: float = spec(minimum=0)
     std_count: float = spec(minimum=0)
     final_losses: list[float | None] | None = spec(default=None)
+    # Seeds whose loss went non-finite (count 0): null in files from before it was stored.
+    diverged: int | None = spec(minimum=0, default=None)
     seconds: float | None = spec(minimum=0, default=None)
     parameters: dict[str, int] | None = spec(check=_parameters, default=None)
+    # Every option's effective value, defaults included (null in older files).
+    options: dict[str, Any] | None = spec(default=None)
     loss_curves: list[list[float | None]] | None = spec(default=None)
     original: dict[str, Any] | None = spec(default=None)  # the original study's figures
     directory: Path | None = field(default=None, metadata={"stored": False}, compare=False)
@@ -541,10 +547,58 @@ class Evaluation(Record):
             raise Invalid("counts", "one per seed is expected")
         if not isinstance(self.source.get("kind", ""), str):
             raise Invalid("source", f"its kind must be a str, got {_short(self.source)}")
+        if self.diverged is not None and self.counts and self.diverged > len(self.counts):
+            raise Invalid("diverged", f"{self.diverged} of {len(self.counts)} seeds")
 
     @property
     def n_seeds(self) -> int:
         return len(self.seeds or self.counts)
+
+    @property
+    def n_diverged(self) -> int:
+        """Seeds that diverged: as stored, or (older files) those with a null final loss."""
+        if self.diverged is not None:
+            return self.diverged
+        return sum(loss is None for loss in self.final_losses or [])
+
+    def variant(self) -> str:
+        """``paper`` when the evaluation ran its model's reproducing variant (its initial
+        states and teacher forcing, the search space's ``paper:``), else ``own``."""
+        try:
+            paper = load_search_config(self.model).paper
+        except UsageError:  # a model without a search space has no paper variant
+            return "own"
+        tf = self.settings.get("teacher_forcing")
+        same = self.learn_initial_state == paper.learn_initial_state
+        return "paper" if same and tf == paper.settings.get("teacher_forcing") else "own"
+
+    def protocol(self) -> dict:
+        """What a count depends on besides the model and its configuration: evaluations
+        that differ in it are different measurements, not a comparison."""
+        return {
+            "iterations": self.iterations,
+            "threshold": self.threshold,
+            "data": self.data or "built-in",
+            "variant": self.variant(),
+        }
+
+    def protocol_label(self) -> str:
+        """``3000 iterations, fixed initial states, teacher_forcing=always (paper variant)``."""
+        states = {True: "learned", False: "fixed", None: "unrecorded"}[self.learn_initial_state]
+        tf = self.settings.get("teacher_forcing")
+        its = f"{self.iterations} iterations" if self.iterations else "iterations unrecorded"
+        forcing = f", teacher_forcing={tf}" if tf is not None else ""
+        return f"{its}, {states} initial states{forcing} ({self.variant()} variant)"
+
+    def count_label(self, digits: int = 1) -> str:
+        """The count as a report shows it: ``diverged (all 3 seeds)`` when every seed
+        diverged (not a count of 0, which would read as 'learned nothing'), else
+        ``mean ± std``, with how many seeds diverged if any did."""
+        n, bad = self.n_seeds, self.n_diverged
+        if n and bad >= n:
+            return f"diverged (all {n} seeds)" if n > 1 else "diverged"
+        text = f"{self.mean_count:.{digits}f} ± {self.std_count:.{digits}f}"
+        return text + (f" ({bad} of {n} seeds diverged)" if bad else "")
 
 
 # ---------------------------------------------------------------------------- an optimum

@@ -11,6 +11,11 @@ Model names are ours (the keys of :data:`rnn_capacity.models.MODELS`);
 :data:`ORIGINAL_NAMES` maps the original study's spellings (``PC_RNN_HC_A``,
 ``AntisymetricRNN``, ...) to them, and :func:`parse_surrogate_name` reads model and size
 off an original surrogate's file name such as ``PC_RNN_HC_A_model_60.pk``.
+
+``data_bias.json`` (package data, written by ``bench/data_bias.py`` from replay
+measurements) says how much easier or harder the shipped data set is than the original's
+for each model with an original surrogate: the ratio of our counts to the original's
+smoothed counts at the same configurations (:func:`load_data_bias`).
 """
 
 from __future__ import annotations
@@ -26,13 +31,16 @@ from .errors import UsageError
 
 __all__ = [
     "ORIGINAL_NAMES",
+    "DataBias",
     "ReferenceResult",
+    "load_data_bias",
     "load_reference",
     "parse_surrogate_name",
     "reference_result",
 ]
 
 RESOURCE = "reference_results.json"
+BIAS_RESOURCE = "data_bias.json"
 # The original surrogates are saved as <ORIGINAL NAME>_model_<H>.pk.
 SURROGATE_NAME = re.compile(r"^(?P<name>.+)_model_(?P<size>\d+)\.pk$")
 
@@ -63,6 +71,45 @@ def _raw() -> dict:
 def load_reference() -> list[ReferenceResult]:
     """Every row of the original study's results, in the file's order."""
     return [ReferenceResult(**row) for row in _raw()["results"]]
+
+
+@dataclass(frozen=True)
+class DataBias:
+    """How the shipped data compares with the original's for one model, measured by
+    replaying the original's configurations on it: ``ratio`` = Σ our counts / Σ the
+    original surrogate's smoothed counts over ``n`` configurations at ``sizes`` (above 1:
+    our data is easier), ``spearman`` the rank correlation of the two."""
+
+    model: str
+    ratio: float
+    spearman: float
+    n: int
+    sizes: tuple[int, ...]
+
+    def label(self) -> str:
+        """``1.46 (easier)``, ``0.62 (harder)``, or ``1.04 (≈)`` inside the replay's band."""
+        low, high = BIAS_BAND
+        lean = "easier" if self.ratio > high else "harder" if self.ratio < low else "≈"
+        return f"{self.ratio:.2f} ({lean})"
+
+
+#: The replay's band of agreement (bench/replay.py's target): a ratio inside it is "≈".
+BIAS_BAND = (0.8, 1.25)
+
+
+@functools.cache
+def _bias_raw() -> dict:
+    path = resources.files(__package__).joinpath(BIAS_RESOURCE)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"models": {}}
+
+
+def load_data_bias() -> dict[str, DataBias]:
+    """The shipped data's bias against the original's, by model (only models with a
+    measurement: those with an original surrogate)."""
+    return {
+        m: DataBias(m, row["ratio"], row["spearman"], row["n"], tuple(row["sizes"]))
+        for m, row in _bias_raw()["models"].items()
+    }
 
 
 def reference_result(model: str, size: int) -> ReferenceResult:

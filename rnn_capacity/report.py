@@ -43,13 +43,14 @@ from .errors import (
     one_line,
     write_failed,
 )
-from .files import LOCK, DirectoryLock, write_atomic
+from .files import LOCK, DirectoryLock, open_record, write_atomic
 from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import count_parameters
 from .models import BUILTIN_MODELS, MODELS, model_slug
 from .plotting import FORMATS, SAMPLES, pyplot, save_figure, trajectories_figure
+from .progress import add_progress, apply_progress
 from .records import Evaluation
-from .reference import load_reference
+from .reference import load_data_bias, load_reference
 
 __all__ = [
     "best_per_model",
@@ -181,6 +182,25 @@ def ratio(mean_count: float, predicted: float | None, p: int) -> float | None:
     return mean_count / reachable if reachable > 0 else None
 
 
+def mixed_protocols(evaluations: list[Evaluation]) -> str | None:
+    """One line naming what differs between the evaluations' protocols, or None."""
+    protocols = [ev.protocol() for ev in sort_evaluations(evaluations)]
+    differ = []
+    for key in protocols[0] if protocols else []:
+        counts: dict = {}
+        for p in protocols:
+            counts[p[key]] = counts.get(p[key], 0) + 1
+        if len(counts) > 1:
+            values = ", ".join(
+                f"{'not recorded' if v is None else v} ({n} row{'s' * (n > 1)})"
+                for v, n in counts.items()
+            )
+            differ.append(f"{key} {values}")
+    if not differ:
+        return None
+    return "rows of different protocols side by side, not comparable: " + "; ".join(differ)
+
+
 def format_number(x: float) -> str:
     return f"{x:.4g}"
 
@@ -212,22 +232,29 @@ def table_rows(
         )
         predicted = ref.surrogate_predicted_count if ref else None
         params = evaluation_parameters(ev)["trainable"]
+        # Measured for the shipped data only: a user's own data set has no such number.
+        bias = load_data_bias().get(ev.model) if ev.data is None else None
         rows.append(
             {
                 "model": ev.model,
                 "hidden_size": ev.hidden_size,
                 "mean_count": ev.mean_count,
                 "std_count": ev.std_count,
+                "count": ev.count_label(),
+                "diverged": ev.n_diverged,
                 "n_seeds": n_seeds(ev),
                 "p": ev.p,
                 "hparams": ev.hparams,
                 "initial_states": "learned" if ev.learn_initial_state else "fixed",
+                "iterations": ev.iterations,
+                "variant": ev.variant(),
                 "settings": ev.settings,
                 "teacher_forced_count": ev.teacher_forced_count,
                 "source": format_source(ev.source),
                 "original_predicted": predicted,
                 "original_best_observed": ref.best_observed_count if ref else None,
                 "ratio": ratio(ev.mean_count, predicted, ev.p),
+                "data_bias": bias.label() if bias else None,
                 "parameters": params,
                 "per_1000": per_1000(ev.mean_count, params),
                 "original_per_1000": (
@@ -269,11 +296,11 @@ def _paper_parameters(model: str, size: int, p: int) -> dict[str, int]:
 
 def markdown_table(rows: list[dict], reference: bool) -> list[str]:
     head = ["model", "H", "count (mean ± std)", "seeds", "p", "hyperparameters"]
-    head += ["initial states", "settings", "configuration"]
+    head += ["iterations", "initial states", "settings", "variant", "configuration"]
     head += ["trainable parameters", "sequences per 1,000 parameters"]
     if reference:
         head += ["original predicted", "original best observed", "ours / min(orig. pred., p)"]
-        head += ["original per 1,000 parameters"]
+        head += ["original per 1,000 parameters", "data bias vs the original"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def maybe(x, fmt="{:.1f}"):
@@ -284,12 +311,14 @@ def markdown_table(rows: list[dict], reference: bool) -> list[str]:
         cells = [
             f"`{r['model']}`",
             str(r["hidden_size"]),
-            f"{r['mean_count']:.1f} ± {r['std_count']:.1f}{mark}",
+            f"{r['count']}{mark}",
             str(r["n_seeds"]),
             str(r["p"]),
             format_hparams(r["hparams"]),
+            maybe(r["iterations"], "{}"),
             r["initial_states"],
             format_hparams(r["settings"]),
+            r["variant"],
             r["source"],
             str(r["parameters"]),
             maybe(r["per_1000"], "{:.2f}"),
@@ -297,6 +326,7 @@ def markdown_table(rows: list[dict], reference: bool) -> list[str]:
         if reference:
             cells += [maybe(r["original_predicted"]), maybe(r["original_best_observed"])]
             cells += [maybe(r["ratio"], "{:.2f}"), maybe(r["original_per_1000"], "{:.2f}")]
+            cells.append(r["data_bias"] or "—")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -323,6 +353,14 @@ def markdown(
     ]
     lines += markdown_table(rows, reference)
     lines.append("")
+    for w in warnings:
+        if w.startswith("rows of different"):
+            lines += [f"**Warning: {w}**", ""]
+    lines += [
+        "*variant*: `paper` is the model's reproducing protocol variant (its initial states "
+        "and teacher forcing, `configs/<model>.yaml`), `own` anything else.",
+        "",
+    ]
     lines += [
         "![count against trainable parameters](capacity_per_parameter.png)",
         "",
@@ -338,7 +376,11 @@ def markdown(
         lines += [
             "The original study's numbers were measured on its own data set; on other data "
             "they differ, so the ratio is a comparison, not a test. Our count cannot exceed p, "
-            "hence the ratio's min(original predicted, p).",
+            "hence the ratio's min(original predicted, p). *Data bias vs the original* is how "
+            "much easier (above 1) or harder the shipped data set is than the original's for "
+            "that model: our counts over the original's at the original's own "
+            "configurations (replayed, `docs/data.md`); — for a user's data set or a model "
+            "without an original surrogate.",
             "",
         ]
     if trajectories:
@@ -347,7 +389,7 @@ def markdown(
         for model, ev in trajectories.items():
             mode = " (teacher-forced count)" if ev.teacher_forced_count else ""
             title = f"`{model}` H={ev.hidden_size}, p={ev.p}: count "
-            title += f"{ev.mean_count:.1f} ± {ev.std_count:.1f}{mode}"
+            title += f"{ev.count_label()}{mode}"
             name = trajectories_stem(model)
             lines += [f"### {title}", "", f"![{model}]({name}.png)", f"([SVG]({name}.svg))", ""]
     lines += ["## Evaluations", ""]
@@ -504,7 +546,7 @@ def evaluation_trajectories(ev: Evaluation, samples: dict):
     mode = " (teacher-forced count)" if ev.teacher_forced_count else ""
     seed = f", seed {ev.seeds[0]}" if ev.seeds else ""
     title = f"{ev.model} H={ev.hidden_size} p={ev.p}{seed}: generated vs target{mode}\n"
-    title += f"count {ev.mean_count:.1f} ± {ev.std_count:.1f} over {n_seeds(ev)} seeds"
+    title += f"count {ev.count_label()} over {n_seeds(ev)} seeds"
     return trajectories_figure(
         samples["generated"], samples["targets"], samples["errors"],
         float(samples["threshold"]), title,
@@ -514,10 +556,10 @@ def evaluation_trajectories(ev: Evaluation, samples: dict):
 def load_samples(ev: Evaluation) -> dict | None:
     """The evaluation's ``samples.npz``, or None if it has none (a warning says so)."""
     path = ev.directory / "samples.npz"
-    if not path.is_file():
+    if not os.path.lexists(path):  # (a link to a device or a FIFO: refused below)
         return None
     try:
-        with np.load(path) as npz:
+        with open_record(path) as f, np.load(f) as npz:
             samples = {k: npz[k] for k in ("generated", "targets", "errors", "threshold")}
     # A .npy (no context manager), a torn zip, pickled data or a missing array.
     except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
@@ -543,6 +585,8 @@ def build_report(dirs: list[Path], out: Path, reference: bool = True, force: boo
     evaluation}}``. ``force`` replaces an existing report."""
     out = Path(out)
     evaluations, warnings = deduplicate(collect(dirs))
+    if (mixed := mixed_protocols(evaluations)) is not None:
+        warnings.append(mixed)
     if (out / "report.md").exists() and not force:
         raise UsageError(f"{out} already holds a report.md: pass --force or another --out")
     if not force and out.is_dir():  # figures of the report's names, but not a report's
@@ -605,6 +649,7 @@ def build_parser() -> ArgumentParser:
         "--no-reference", dest="reference", action="store_false",
         help="leave out the original study's numbers",
     )  # fmt: skip
+    add_progress(p)
     return p
 
 
@@ -612,6 +657,7 @@ def build_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     again = shlex.join([*PROG.split(), *argv, *([] if args.force else ["--force"])])
     made = not args.out.exists()
     ensure_directory(args.out, "output directory")  # for its lock

@@ -45,8 +45,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
 from .cli import add_data, add_executor, add_iterations, add_log_dir, quiet_lightning
 from .config import SearchConfig, load_search_config
 from .errors import (
@@ -63,6 +61,8 @@ from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .models import MODELS, SPACE_HELP, model_help, model_slug, resolve_model
 from .models.options import MAX_HIDDEN
 from .optimum import check_grid, find_optimum, observed_optimum
+from .progress import add_progress, apply_progress
+from .progress import bar as progress_bar
 from .protocol import (
     DEFAULT_EXECUTOR,
     DEFAULT_PRESET,
@@ -242,7 +242,7 @@ def run_study(
             cell.settings, cell.config = sweep_settings(cell, opts, log_dir, data)
     total = sum(sum(stage_costs(c.settings, opts.seeds)) for c in cells)
     start = time.perf_counter()
-    with tqdm(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
+    with progress_bar(total=total, unit="it", unit_scale=True, position=0, desc="study") as bar:
         run_sweeps(cells, opts, bar)
         for cell in cells:
             run_cell(cell, opts, log_dir, bar)
@@ -316,6 +316,7 @@ def build_parser() -> ArgumentParser:
         help="evaluate at the surrogate's grid optimum (protocol.md; paper) or at the best "
         "configuration the sweep measured (quick: 10 calls make a rough surrogate)",
     )
+    add_progress(p)
     return p
 
 
@@ -419,6 +420,7 @@ def main(argv=None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     cells, opts = resolve(args)
     log_dir = args.log_dir or args.out / LOG_DIR
     check_directory(args.out, "study directory")

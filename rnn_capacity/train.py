@@ -30,6 +30,7 @@ from .errors import ArgumentParser, UsageError, cli_main, path_exists
 from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import measure_capacity
 from .models import model_slug
+from .progress import add_progress, apply_progress
 from .protocol import ITERATIONS
 
 __all__ = ["build_parser", "main", "parse_assignments"]  # parse_assignments: cli.py's
@@ -67,7 +68,7 @@ def build_parser() -> ArgumentParser:
     add_data(p)
     add_accelerator(p)
     add_log_dir(p)
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress(p)
     p.add_argument(
         "--compile", action="store_true", help="torch.compile the whole training step as one graph"
     )
@@ -87,6 +88,7 @@ def parse(argv: list[str]) -> tuple:
     """The command line's checks before any training: its arguments and ``--set`` values;
     bad input raises :class:`~rnn_capacity.errors.UsageError`."""
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     hparams = parse_assignments(args.set)
     exists = args.checkpoint is not None and path_exists(args.checkpoint, "--checkpoint")
     if exists and not args.force:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1] / "rnn_capacity"
 #: ``models.*`` is every module of rnn_capacity/models/.
 LAYERS: list[list[str]] = [
     ["errors", "protocol", "paths", "files", "interrupt"],  # the standard library only
-    ["trajectories", "layout", "plotting"],  # numpy, torch, matplotlib
+    ["trajectories", "layout", "plotting", "progress"],  # numpy, torch, matplotlib, tqdm
     ["models", "models.*"],
     ["capacity", "data", "reference", "config", "cli"],
     ["records", "measure", "testing"],

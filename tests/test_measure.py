@@ -49,6 +49,16 @@ def test_every_model_measures_through_lightning(name, tmp_path):
     assert (tmp_path / f"{name}_h10" / "version_0").is_dir()
 
 
+def test_every_effective_option_is_recorded_defaults_included(tmp_path):
+    """Only lr is given: the GRU's teacher_forcing default is still in the result and in
+    TensorBoard's HPARAMS (hparams.yaml), so a run says how it was trained."""
+    result = measure_capacity("gru", 6, 2, iterations=3, seed=0, lr=0.02, log_dir=tmp_path)
+    assert result.hparams == {"lr": 0.02}
+    assert result.options == {"lr": 0.02, "teacher_forcing": "none"}
+    hparams = (tmp_path / "gru_h6" / "version_0" / "hparams.yaml").read_text()
+    assert "teacher_forcing: none" in hparams and "lr: 0.02" in hparams
+
+
 def test_results_are_reproducible():
     a = measure_capacity("trnn", 8, 3, iterations=20, seed=3, log_dir=None, tau=2.0)
     b = measure_capacity("trnn", 8, 3, iterations=20, seed=3, log_dir=None, tau=2.0)
@@ -105,6 +115,18 @@ def test_cli_json_and_errors_in_one_process_each(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: unknown model 'pc_rnn_hc_x'")
+
+
+def test_train_progress_is_plain_lines_on_stderr_and_no_progress_hides_it(tmp_path):
+    """stdout keeps the results; stderr, not a terminal here, gets whole lines, no \r."""
+    argv = ["--model", "trnn", "--hidden-size", "4", "--num-sequences", "2", "--iterations", "5"]
+    argv += ["--log-dir", str(tmp_path), "--no-checkpoint"]
+    shown = run_cli(*argv)
+    assert shown.returncode == 0, shown.stderr
+    assert "Epoch 0" in shown.stderr and "\r" not in shown.stderr
+    assert "Epoch" not in shown.stdout and "it/s" not in shown.stdout
+    hidden = run_cli(*argv, "--no-progress")
+    assert hidden.returncode == 0 and "Epoch" not in hidden.stderr + hidden.stdout
 
 
 @pytest.mark.parametrize(
@@ -211,3 +233,19 @@ def test_bad_trainer_kwargs_and_replica_lists_are_usage_errors():
         measure_capacity("srnn", 4, 2, iterations=2, trainer_kwargs="notadict", log_dir=None)
     with pytest.raises(UsageError, match="num_sequences has 3 values for 2 replicas"):
         SRNN(4, num_sequences=[2, 2, 2], seed=[0, 1])
+
+
+@pytest.mark.parametrize(
+    "module", ["train", "sweep.cli", "evaluate", "study", "report", "optimum", "data"]
+)
+def test_every_command_takes_no_progress(module, capsys):
+    import importlib
+
+    mod = importlib.import_module(f"rnn_capacity.{module}")
+    if module == "data":  # its subcommands each take it
+        with pytest.raises(SystemExit):
+            mod.main(["info", "--help"])
+        assert "--no-progress" in capsys.readouterr().out
+        return
+    options = {s for action in mod.build_parser()._actions for s in action.option_strings}
+    assert "--no-progress" in options

@@ -319,3 +319,24 @@ def test_a_binary_search_space_is_one_error(tmp_path):
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
     with pytest.raises(UsageError, match="not a YAML text file"):
         load_search_config(path)
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo", "directory"])
+def test_a_journal_that_is_not_a_regular_file_is_refused(tmp_path, kind):
+    """A journal linked to /dev/zero would fill memory, a FIFO block the sweep forever."""
+    import os
+
+    path = tmp_path / "evaluations.jsonl"
+    {"dev-zero": lambda: path.symlink_to("/dev/zero"), "fifo": lambda: os.mkfifo(path),
+     "directory": path.mkdir}[kind]()  # fmt: skip
+    with pytest.raises(UsageError, match="evaluations.jsonl: not a regular file"):
+        read_evaluations(path, dims=2)
+
+
+def test_the_data_bias_label_says_which_way_it_leans():
+    from rnn_capacity.reference import DataBias
+
+    def label(ratio):
+        return DataBias("gru", ratio, 0.9, 12, (30, 40)).label()
+
+    assert (label(1.46), label(0.62), label(1.04)) == ("1.46 (easier)", "0.62 (harder)", "1.04 (≈)")

@@ -4,11 +4,15 @@ axis choice, duplicates, and the one-line refusals of bad input."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rnn_capacity import report as report_module
+from rnn_capacity.reference import DataBias
 from rnn_capacity.report import (
     best_per_model,
     build_report,
@@ -71,7 +75,11 @@ def built(tmp_path_factory):
     write_evaluation(root / "a" / "gru_60", "gru", 60, 41, [38, 40, 39], teacher_forced=True)
     write_evaluation(root / "a" / "hca_60", "pc_rnn_hc_a", 60, 61, [44, 46])
     write_evaluation(root / "b" / "nested" / "hca_40", "pc_rnn_hc_a", 40, 10, [8, 9])
-    result = build_report([root / "a", root / "b"], root / "out")
+    # A data-bias measurement for the GRU only (the shipped one may hold any models).
+    bias = {"gru": DataBias("gru", 1.46, 0.94, 24, (30, 40))}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report_module, "load_data_bias", lambda: bias)
+        result = build_report([root / "a", root / "b"], root / "out")
     return root, result
 
 
@@ -97,9 +105,12 @@ def test_the_report_holds_figures_table_and_trajectories(built):
     assert "| 33.5 | 55.5 | 1.16 |" in gru  # 39 / min(33.53, 41)
     # GRU, H = 60, fixed initial states: 3·(60·60 + 60·2 + 60) + 2·60 + 2 = 11642 trainable
     # parameters (counted: the file predates the record); 39 / 11.642 and 33.53 / 11.642.
-    assert "| 11642 | 3.35 |" in gru and gru.endswith("| 2.88 |")
+    assert "| 11642 | 3.35 |" in gru and "| 2.88 |" in gru
+    # The data's measured bias for the GRU (built-in data: no --data); none for HC-A.
+    assert gru.endswith("| 2.88 | 1.46 (easier) |")
     hca40 = next(line for line in text.splitlines() if line.startswith("| `pc_rnn_hc_a` | 40 |"))
     assert "| 16.9 | 24.0 | 0.85 |" in hca40  # p=10 < 16.95 predicted: 8.5 / 10
+    assert hca40.endswith("| — |")  # no bias measured for this model
     assert "lr=0.006918" in gru and "fixed" in gru and "teacher_forcing=always" in gru
     assert "one-step prediction from the true previous point, not free generation" in text
     assert "(teacher-forced count)" in text
@@ -220,3 +231,76 @@ def bad(root, text: str, samples: bytes | None = None) -> None:
     (root / "x" / "evaluation.json").write_text(text)
     if samples is not None:
         (root / "x" / "samples.npz").write_bytes(samples)
+
+
+def fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"), [(zero, "a character device"), (fifo, "a FIFO")], ids=["dev-zero", "fifo"]
+)
+@pytest.mark.parametrize("name", ["evaluation.json", "samples.npz"])
+def test_a_record_that_is_not_a_regular_file_is_refused(tmp_path, capsys, make, kind, name):
+    """A link to /dev/zero would be read until memory runs out, a FIFO waited on forever."""
+    (tmp_path / "r" / "x").mkdir(parents=True)
+    if name != "evaluation.json":
+        (tmp_path / "r" / "x" / "evaluation.json").write_text(GOOD)
+    make(tmp_path / "r" / "x" / name)
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "r"), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert f"{name}: not a regular file ({kind})" in error_line(capsys)
+
+
+def test_an_oversized_record_is_refused(tmp_path, capsys, monkeypatch):
+    from rnn_capacity import files
+
+    monkeypatch.setattr(files, "MAX_RECORD_BYTES", 10)
+    monkeypatch.setattr(files.read_record_bytes, "__defaults__", (10,))
+    bad(tmp_path / "r", GOOD)
+    with pytest.raises(SystemExit) as exc:
+        main([str(tmp_path / "r"), "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    assert "larger than a record can be" in error_line(capsys)
+
+
+def test_a_diverged_evaluation_is_reported_as_diverged_not_zero(tmp_path):
+    """Every seed's loss non-finite (null in the file): 'diverged', not 'count 0.0 ± 0.0'."""
+    write_evaluation(tmp_path / "r" / "dead", "gru", 40, 9, [0, 0], samples=False)
+    write_evaluation(tmp_path / "r" / "half", "pc_rnn_hc_a", 40, 9, [0, 8], samples=False)
+    for name, losses in (("dead", [None, None]), ("half", [None, 0.01])):
+        path = tmp_path / "r" / name / "evaluation.json"
+        path.write_text(json.dumps(json.loads(path.read_text()) | {"final_losses": losses}))
+    build_report([tmp_path / "r"], tmp_path / "out", reference=False)
+    text = (tmp_path / "out" / "report.md").read_text()
+    dead = next(line for line in text.splitlines() if line.startswith("| `gru` | 40 |"))
+    half = next(line for line in text.splitlines() if line.startswith("| `pc_rnn_hc_a` | 40 |"))
+    assert "| diverged (all 2 seeds) |" in dead and "0.0 ± 0.0" not in dead
+    assert "| 4.0 ± 5.7 (1 of 2 seeds diverged) |" in half
+
+
+def test_rows_of_different_protocols_are_flagged(tmp_path, capsys):
+    """An own-variant row (learned states for GRU, 100 iterations) beside paper-variant rows."""
+    write_evaluation(tmp_path / "r" / "gru", "gru", 60, 41, [38, 40], teacher_forced=True)
+    write_evaluation(tmp_path / "r" / "gru40", "gru", 40, 20, [10, 12], samples=False)
+    path = tmp_path / "r" / "gru40" / "evaluation.json"
+    ev = json.loads(path.read_text()) | {"learn_initial_state": True, "iterations": 100}
+    path.write_text(json.dumps(ev))
+    assert main([str(tmp_path / "r"), "--out", str(tmp_path / "out"), "--no-reference"]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "different protocols" in line]
+    assert len(err) == 1 and "variant own (1 row), paper (1 row)" in err[0], err
+    assert "iterations 100 (1 row), not recorded (1 row)" in err[0]
+    text = (tmp_path / "out" / "report.md").read_text()
+    assert "**Warning: rows of different protocols side by side" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `gru` | 40 |"))
+    assert "| 100 | learned |" in row and "| own |" in row
+
+
+def test_rows_of_one_protocol_are_not_flagged(built):
+    root, result = built
+    assert not any("different protocols" in w for w in result["warnings"])

@@ -36,6 +36,7 @@ def test_evaluate_two_seeds(tmp_path, capsys):
     assert [len(c) for c in report["loss_curves"]] == [15, 15]
     assert report["learn_initial_state"] is False  # HC-A's paper variant: fixed states
     assert report["original"] is None  # the original study has no H = 8
+    assert report["options"] == {"lr": 0.02, "tau": 3.0}  # every option, as trained
     for name in ("loss.png", "trajectories.png", "samples.npz"):
         assert (out / name).stat().st_size > 0
     assert sorted(p.name for p in (tmp_path / "logs" / "pc_rnn_hc_a_h8_evaluation").iterdir()) == [
@@ -47,6 +48,19 @@ def test_evaluate_two_seeds(tmp_path, capsys):
         evaluate_main(argv)
     assert exc.value.code == 2
     assert "already holds an evaluation" in error_line(capsys)
+
+
+def test_a_diverged_evaluation_says_so(tmp_path, capsys):
+    """A learning rate that blows the loss up: the console line and the file say diverged,
+    not a count of 0 that reads like a run that learned nothing."""
+    out = tmp_path / "eval"
+    argv = ["--model", "pc_rnn_hc_a", "--hidden-size", "8", "--set", "p=3", "--set", "lr=1e30"]
+    argv += ["--set", "tau=3", "--seeds", "2", "--iterations", "15", "--out", str(out)]
+    assert evaluate_main([*argv, "--log-dir", str(tmp_path / "logs")]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    report = json.loads((out / "evaluation.json").read_text())
+    assert report["diverged"] == 2 and report["final_losses"] == [None, None]
+    assert "count diverged (all 2 seeds) over 2 seeds" in line, line
 
 
 def test_evaluate_reference_uses_the_reproducing_variant(tmp_path, capsys):

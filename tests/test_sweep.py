@@ -71,6 +71,7 @@ def test_a_tiny_sweep_writes_every_file(finished):
     first = records(finished)[0]
     assert first["x"] == [5, 0.01, 10.0]  # x0 comes first
     assert first["p"] == 5 and first["hparams"] == {"lr": 0.01, "tau": 10.0}
+    assert first["options"] == {"lr": 0.01, "tau": 10.0}  # every option's effective value
     assert len(first["counts"]) == len(first["seeds"]) == len(first["final_losses"]) == 2
     assert first["objective"] == 5 - 2 * np.mean(first["counts"])
     out = finished / "out"

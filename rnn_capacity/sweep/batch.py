@@ -90,6 +90,7 @@ def train_batch(
                 seconds=round(sum(r.seconds for r in tries) / tries[0].replicas, 3),
                 ensemble=tries[0].replicas,  # replicas trained together
                 parameters=tries[0].parameters,  # the same for every try (same p)
+                options=tries[0].options,
             )
         )
     return records, models

@@ -29,6 +29,7 @@ from ..cli import (
 from ..config import SearchConfig
 from ..errors import ArgumentParser, cli_main, write_failed
 from ..interrupt import Interrupted, interruptible_command, report_interrupted
+from ..progress import add_progress, apply_progress
 from ..protocol import DEFAULT_PRESET
 from ..reference import reference_result
 from .loop import run_sweep
@@ -94,6 +95,7 @@ def build_parser() -> ArgumentParser:
         "a CPU, in runs of >= 3000 iterations: PC-RNN-GC, LSTM, GRU at small K·p)",
     )
     add_executor(p)
+    add_progress(p)
     return p
 
 
@@ -129,6 +131,7 @@ def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    apply_progress(args)
     settings, config = resolve_args(args)
     start = reference_start(config, settings.hidden_size)
     if start is not None:

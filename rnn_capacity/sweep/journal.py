@@ -21,7 +21,14 @@ from pathlib import Path
 
 from ..config import SearchConfig
 from ..errors import UsageError, check_directory, ensure_directory, one_line
-from ..files import LOCK, TEMPORARY, DirectoryLock, append_lines, write_atomic
+from ..files import (
+    LOCK,
+    TEMPORARY,
+    DirectoryLock,
+    append_lines,
+    read_record_bytes,
+    write_atomic,
+)
 from ..records import BestConfiguration, Configuration, SweepSpace, SweepSummary
 from .settings import SweepSettings
 
@@ -51,7 +58,7 @@ def read_evaluations(path: Path, dims: int) -> list[Configuration]:
     """The finished configurations; a half-written last line is dropped with a warning."""
     if not path.exists():
         return []
-    text = path.read_bytes().decode(errors="replace")
+    text = read_record_bytes(path).decode(errors="replace")
     lines = text.splitlines()
     records = []
     for n, line in enumerate(lines, 1):
@@ -110,7 +117,7 @@ def remove_stale_temporaries(out: Path) -> None:
 
 def sweep_id(out: Path) -> str | None:
     path = out / SWEEP_ID
-    return path.read_text().strip() if path.is_file() else None
+    return read_record_bytes(path).decode(errors="replace").strip() if path.is_file() else None
 
 
 def check_log_group(group_dir: Path, out: Path, fresh: bool) -> None:
@@ -127,7 +134,7 @@ def check_log_group(group_dir: Path, out: Path, fresh: bool) -> None:
             "remove it, or pass another --out or --log-dir"
         )
     owner = group_dir / OWNER
-    theirs = owner.read_text().strip() if owner.is_file() else None
+    theirs = read_record_bytes(owner).decode(errors="replace").strip() if owner.is_file() else None
     if theirs != sweep_id(out):  # (both None: a sweep from before ids; its own runs)
         raise UsageError(
             f"{group_dir} already holds TensorBoard runs of another sweep (id {theirs}): "

@@ -24,6 +24,7 @@ from ..errors import one_line
 from ..files import write_atomic, write_json
 from ..interrupt import Interrupted, InterruptGuard
 from ..plotting import pyplot, save
+from ..progress import bar as progress_bar
 from ..records import Configuration, SweepSummary
 from .batch import train_batch
 from .executors import Task, make_executor
@@ -206,7 +207,9 @@ def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLoc
         if len(records) >= settings.calls:
             done = f"{settings.out} already holds {len(records)} configurations"
             tqdm.write(f"{done} (--calls {settings.calls}): refreshing the summary and plots only")
-        bar = tqdm(total=settings.calls, initial=min(len(records), settings.calls), unit="config")
+        bar = progress_bar(
+            total=settings.calls, initial=min(len(records), settings.calls), unit="config"
+        )
         bar.set_postfix_str(best_so_far(records))
         launched = len(records)
         finished: dict[int, tuple[list[Configuration], dict]] = {}  # by start, not written
