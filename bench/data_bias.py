@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import replay  # noqa: E402
 
-from rnn_capacity.paths import shipped  # noqa: E402
+from rnn_capacity.trajectories import DEFAULT_DATA  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[1] / "rnn_capacity" / "data_bias.json"
 
@@ -33,7 +33,7 @@ def is_shipped(data: str | None, cache: dict) -> bool:
         return True
     if data not in cache:
         path = Path(data)
-        reference = np.load(shipped("data/trajectories_250.npy"))
+        reference = np.load(DEFAULT_DATA)
         cache[data] = path.is_file() and np.array_equal(np.load(path), reference)
     return cache[data]
 

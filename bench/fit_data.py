@@ -61,6 +61,7 @@ PENALTY = 2.0  # per unit of Spearman below replay.MIN_SPEARMAN
 #: The knobs searched, (low, high), and the shipped data's values (the first candidate).
 SPACE = {
     "vertices_mid": (30, 65),  # vertices = (mid - 5, mid + 5)
+    "run_high": (0.5, 1.2),  # run = (0.1, run_high): segment lengths
     "turn": (-1.0, 3.0),
     "arc": (0.0, 1.0),
     "accel": (0.0, 1.0),
@@ -69,7 +70,7 @@ SPACE = {
     "speed_jitter": (0.0, 0.8),
     "tremor": (0.0, 0.05),
 }
-SHIPPED = {"vertices_mid": 45, "turn": 0.0, "arc": 0.0, "accel": 0.0, "slowing": 0.0,
+SHIPPED = {"vertices_mid": 45, "run_high": 0.8, "turn": 0.0, "arc": 0.0, "accel": 0.0, "slowing": 0.0,
            "pause": 0.0, "speed_jitter": 0.0, "tremor": 0.0}  # fmt: skip
 
 
@@ -85,9 +86,9 @@ def surrogate_files(models: list[str], sizes: list[int]) -> list[Path]:
 
 
 def generator_kwargs(knobs: dict) -> dict:
-    kw = {k: float(v) for k, v in knobs.items() if k != "vertices_mid"}
+    kw = {k: float(v) for k, v in knobs.items() if k not in ("vertices_mid", "run_high")}
     mid = int(knobs["vertices_mid"])
-    return kw | {"vertices": (mid - 5, mid + 5)}
+    return kw | {"vertices": (mid - 5, mid + 5), "run": (0.1, float(knobs["run_high"]))}
 
 
 def candidate_file(out: Path, knobs: dict) -> Path:

@@ -20,6 +20,8 @@ def shipped(name: str) -> Path:
     if (root / "setup.cfg").is_file() and (root / name).is_dir():  # not site-packages/<name>
         return root / name
     # <prefix>/lib/pythonX.Y/site-packages/rnn_capacity/paths.py -> <prefix>
-    prefixes = [Path(sys.prefix), here.parents[4], Path(site.USER_BASE or sys.prefix)]
+    # (a shallow path has no 4th parent: the other prefixes remain)
+    tree = [here.parents[4]] if len(here.parents) > 4 else []
+    prefixes = [Path(sys.prefix), *tree, Path(site.USER_BASE or sys.prefix)]
     installed = [p / "share" / "rnn_capacity" / name for p in prefixes]
     return next((p for p in installed if p.is_dir()), installed[0])
