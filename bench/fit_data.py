@@ -70,8 +70,8 @@ SPACE = {
     "speed_jitter": (0.0, 0.8),
     "tremor": (0.0, 0.05),
 }
-SHIPPED = {"vertices_mid": 45, "run_high": 0.8, "turn": 0.0, "arc": 0.0, "accel": 0.0, "slowing": 0.0,
-           "pause": 0.0, "speed_jitter": 0.0, "tremor": 0.0}  # fmt: skip
+SHIPPED = {"vertices_mid": 45, "run_high": 0.8, "turn": 0.0, "arc": 0.0, "accel": 0.0,
+           "slowing": 0.0, "pause": 0.0, "speed_jitter": 0.0, "tremor": 0.0}  # fmt: skip
 
 
 def surrogate_files(models: list[str], sizes: list[int]) -> list[Path]:
