@@ -17,6 +17,7 @@ from rnn_capacity.sweep.cli import build_parser, resolve_args
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--model", "trnn", "--hidden-size", "8", "--initial-points", "1", "--batch-size", "1"]
+TINY += ["--tries", "2"]
 
 
 def args(root: Path, *extra: str) -> list[str]:

@@ -24,7 +24,7 @@ from rnn_capacity.sweep.cli import build_parser, main, resolve_args
 
 # trnn at H=8 for 3 iterations: a configuration costs ~0.1 s, the GP proposals ~0.3 s.
 TINY = ["--model", "trnn", "--hidden-size", "8", "--iterations", "3", "--initial-points", "1"]
-TINY += ["--batch-size", "1"]
+TINY += ["--batch-size", "1", "--tries", "2"]
 
 
 def args(root, *extra) -> list[str]:
@@ -81,7 +81,9 @@ def test_a_tiny_sweep_writes_every_file(finished):
     space = json.loads((out / "space.json").read_text())
     assert [d["name"] for d in space["dimensions"]] == ["p", "lr", "tau"]
     assert space["hidden_size"] == 8 and space["tries"] == 2 and space["iterations"] == 3
-    assert space["learn_initial_state"] is True and space["threshold"] == 0.1
+    # The quick preset measures with the model's paper variant (trnn: fixed states).
+    paper = load_search_config("trnn").paper.learn_initial_state
+    assert space["learn_initial_state"] is paper and space["threshold"] == 0.1
     for png in ("convergence.png", "objective.png"):
         assert (out / png).read_bytes().startswith(b"\x89PNG")
     assert not list(out.glob(".*.tmp"))  # no temporary file left behind
@@ -297,8 +299,10 @@ def test_presets_and_explicit_flags():
     sequential = settings("--model", "gru", "--preset", "paper", "--sequential-tries")
     assert sequential.batch_tries is False
     assert settings("--model", "esn", "--preset", "paper").calls == 500
-    quick = settings("--model", "pc_rnn_hc_a")
-    assert quick.batch_size > 1 and quick.learn_initial_state is True
+    quick = settings("--model", "pc_rnn_hc_a")  # the protocol's measurement, few configs
+    assert quick.batch_size > 1 and quick.learn_initial_state is False
+    assert (quick.calls, quick.tries, quick.iterations) == (6, 4, 3000)
+    assert settings("--model", "gru").settings == {"teacher_forcing": "always"}  # its variant
     assert str(quick.out) == os.path.join("results", "pc_rnn_hc_a_60")
     mixed = settings("--model", "gru", "--preset", "paper", "--calls", "7", "--learn-initial-state")
     assert (mixed.calls, mixed.iterations, mixed.learn_initial_state) == (7, 3000, True)
@@ -428,3 +432,55 @@ def test_the_quick_preset_starts_at_the_original_optimum_where_there_is_one():
     assert paper.x0 == {"p": 5, "lr": 0.01, "tau": 10.0} and reference_start(paper, 60) is None
     _, other = resolve_settings("pc_rnn_hc_a", 8, preset="quick")
     assert other.x0 == paper.x0 and reference_start(other, 8) is None
+
+
+def test_the_last_line_leads_with_what_was_learned_and_never_calls_nothing_best():
+    """Issue 27: the count learned first, the original's beside it; a search in which
+    nothing was learned says so instead of naming a 'best' configuration."""
+    from rnn_capacity.records import BestConfiguration, SweepSummary
+    from rnn_capacity.reference import reference_result
+    from rnn_capacity.sweep.cli import result_line
+    from rnn_capacity.sweep.loop import best_so_far
+
+    def summary(p, counts, index=0, most=None):
+        mean = sum(counts) / len(counts)
+        best = BestConfiguration(index=index, x=[p, 0.017, 4.8], p=p,
+                                 hparams={"lr": 0.017378, "tau": 4.786301}, counts=counts,
+                                 mean_count=mean, objective=p - 2 * mean)  # fmt: skip
+        return SweepSummary(model="pc_rnn_hc_a", hidden_size=60, calls_done=6,
+                            calls_requested=6, best=best, best_objective=p - 2 * mean,
+                            best_mean_count=most if most is not None else mean,
+                            best_mean_count_index=3 if most else index,
+                            wall_seconds=1.0)  # fmt: skip
+
+    ref = reference_result("pc_rnn_hc_a", 60)
+    line = result_line(summary(61, [56, 58, 52, 55]), "results/x", ref, 61)
+    assert line.startswith("pc_rnn_hc_a H=60: learned 55.2 of 61 on average at p=61 ")
+    assert "tries 56, 58, 52, 55" in line and "the best of 6 configurations" in line
+    assert "the original study at its optimum: 48.7 of 61 observed, 49.6 predicted" in line
+    assert line.endswith("; results in results/x")
+    nothing = result_line(summary(1, [0, 0, 0, 0]), "out")
+    assert "nothing learned" in nothing and "best" not in nothing.split(";")[0]
+    assert "the most learned: 9 (configuration 3)" in result_line(summary(5, [4, 4], most=9), "o")
+    from rnn_capacity.records import Configuration
+
+    record = Configuration(index=0, x=[3], p=3, hparams={}, seeds=[0], counts=[0],
+                           mean_count=0, objective=3, final_losses=[0.1], seconds=1,
+                           ensemble=1)  # fmt: skip
+    assert best_so_far([record]) == "nothing learned yet"
+
+
+def test_a_resume_keeps_the_run_options_its_directory_was_started_with(tmp_path):
+    """A sweep started under other preset defaults (the earlier quick preset: 2 tries,
+    800 iterations, learned states) resumes as that experiment; a flag given explicitly
+    that disagrees with it is still refused by the resume's check."""
+    from rnn_capacity.sweep.settings import resolve_settings
+
+    assert main(args(tmp_path, "--learn-initial-state", "--calls", "1")) == 0  # 2 tries, 3 its
+    out = tmp_path / "out"
+    resumed, _ = resolve_settings("trnn", 8, out=out, resume=True)
+    assert (resumed.tries, resumed.iterations, resumed.learn_initial_state) == (2, 3, True)
+    assert main(args(tmp_path, "--calls", "2", "--resume")) == 0  # states: as recorded
+    assert len(records(tmp_path)) == 2
+    with pytest.raises(SystemExit):  # an explicit disagreement is one line, exit 2
+        main(args(tmp_path, "--calls", "3", "--resume", "--tries", "5"))

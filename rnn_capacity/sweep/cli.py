@@ -31,11 +31,12 @@ from ..errors import ArgumentParser, cli_main, write_failed
 from ..interrupt import Interrupted, interruptible_command, report_interrupted
 from ..progress import add_progress, apply_progress
 from ..protocol import DEFAULT_PRESET
+from ..records import SweepSummary
 from ..reference import reference_result
-from .loop import run_sweep
+from .loop import learned, run_sweep
 from .settings import PRESETS, SweepSettings, reference_start, resolve_settings
 
-__all__ = ["PROG", "build_parser", "main", "resolve_args"]
+__all__ = ["PROG", "build_parser", "main", "resolve_args", "result_line"]
 
 PROG = "python -m rnn_capacity.sweep"
 
@@ -153,18 +154,41 @@ def main(argv=None) -> int:
     except OSError as exc:  # a full disk, say: what is recorded stays readable
         kept = "the configurations finished before are recorded"
         return write_failed(exc, settings.out, kept, "resume with --resume")
-    best = summary.best
-    print(
-        f"{settings.model} H={settings.hidden_size}: best objective {summary.best_objective:g} "
-        f"(p={best.p}, mean count {best.mean_count:g}, configuration {best.index}) "
-        f"after {summary.calls_done} configurations; most learned: {summary.best_mean_count:g} "
-        f"sequences on average; results in {settings.out}"
-    )
-    if start is not None:  # the comparison a newcomer wants to see
-        ref = reference_result(settings.model, settings.hidden_size)
-        print(
-            f"the original study at its optimum: {ref.surrogate_predicted_count:.1f} of "
-            f"{config.x0['p']} predicted (its surrogate), best observed "
-            f"{ref.best_observed_count:g} (on its own data)"
-        )
+    # The comparison a newcomer wants to see, where the search started at the original's.
+    ref = reference_result(settings.model, settings.hidden_size) if start else None
+    print(result_line(summary, settings.out, ref, config.x0["p"] if ref else None))
     return 0
+
+
+def result_line(summary: SweepSummary, out, reference=None, reference_p=None) -> str:
+    """The sweep's last line: what its best configuration learned first, then where it
+    is, then the original study's count at its optimum (``reference``, at ``p =
+    reference_p``) where the search started there."""
+    best, head = summary.best, f"{summary.model} H={summary.hidden_size}"
+    n = summary.calls_done
+    if best is None:
+        text = f"{head}: no configuration finished"
+    elif best.mean_count <= 0:
+        text = (
+            f"{head}: nothing learned: every try of all {n} configurations counted 0 "
+            "(the search could only prefer small p)"
+        )
+    else:
+        hp = ", ".join(f"{k}={v:.4g}" for k, v in best.hparams.items())
+        tries = ", ".join(map(str, best.counts))
+        text = (
+            f"{head}: {learned(best)} on average at p={best.p} ({hp}; configuration "
+            f"{best.index}, tries {tries}), the best of {n} configurations "
+            f"(objective p - 2 count = {best.objective:g})"
+        )
+        most = summary.best_mean_count
+        if most is not None and most > best.mean_count:
+            index = summary.best_mean_count_index
+            text += f"; the most learned: {most:.3g} (configuration {index})"
+    if reference is not None:
+        text += (
+            f"; the original study at its optimum: {reference.best_observed_count:g} of "
+            f"{reference_p} observed, {reference.surrogate_predicted_count:.1f} predicted by "
+            "its surrogate (on its own data)"
+        )
+    return f"{text}; results in {out}"

@@ -92,12 +92,22 @@ def describe(record: Configuration) -> str:
     )
 
 
+def learned(best) -> str:
+    """``learned 55.2 of 61``, or ``nothing learned`` where every try counted 0 (a
+    configuration that learned nothing is never called "best" as if it had)."""
+    if best.mean_count <= 0:
+        return "nothing learned"
+    return f"learned {best.mean_count:.3g} of {best.p}"
+
+
 def best_so_far(records: list[Configuration]) -> str:
-    """The progress bar's postfix."""
+    """The progress bar's postfix: what the best configuration so far learned."""
     if not records:
         return ""
     best = min(records, key=lambda r: r.objective)
-    return f"best {best.objective:g} (count {best.mean_count:g})"
+    if best.mean_count <= 0:
+        return "nothing learned yet"
+    return f"best: {learned(best)}"
 
 
 def save_best_model(

@@ -31,6 +31,7 @@ from ..protocol import (
     SweepPreset,
 )
 from ..protocol import SWEEP_PRESETS as PRESETS
+from ..records import SweepSpace
 from ..reference import reference_result
 
 __all__ = ["PRESETS", "SweepSettings", "every_core", "ray_address", "require_ray"]
@@ -146,6 +147,13 @@ def resolve_settings(
         protocol = dict(config.paper.settings)
     elif chosen["learn_initial_state"] is None:
         chosen["learn_initial_state"] = True
+    out = out or RESULTS_DIR / f"{model_slug(model)}_{hidden_size}"
+    if resume:  # the experiment recorded there, where only the preset chose otherwise
+        recorded = recorded_options(out)
+        for name in ("tries", "iterations", "learn_initial_state"):
+            if given[name] is None and name in recorded:
+                chosen[name] = recorded[name]
+        protocol = recorded.get("settings", protocol)
     for name, (low, high) in RANGES.items():
         value = chosen.get(name, {"hidden_size": hidden_size, "seed": seed}.get(name))
         if not low <= value <= high:
@@ -178,7 +186,7 @@ def resolve_settings(
     settings = SweepSettings(
         model=model,
         hidden_size=hidden_size,
-        out=out or RESULTS_DIR / f"{model_slug(model)}_{hidden_size}",
+        out=out,
         log_dir=log_dir,
         seed=seed,
         threshold=threshold,
@@ -194,6 +202,19 @@ def resolve_settings(
         **chosen,
     )
     return settings, config
+
+
+def recorded_options(out: Path) -> dict:
+    """The run options a sweep in ``out`` was started with (its ``space.json``): a
+    resume keeps them where no flag says otherwise, so a directory started under an
+    earlier preset's defaults resumes as the experiment it is. Empty where there is no
+    readable record (the resume's own checks then say what is wrong)."""
+    try:
+        saved = SweepSpace.read(out / "space.json")
+    except (UsageError, OSError):
+        return {}
+    keys = ("tries", "iterations", "learn_initial_state", "settings")
+    return {k: getattr(saved, k) for k in keys}
 
 
 def every_core(
