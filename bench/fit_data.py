@@ -191,8 +191,10 @@ def main(argv=None) -> int:
     if log.exists():
         seen = {replay.record_key(r): r for r in map(json.loads, log.read_text().splitlines())}
     done = [json.loads(line) for line in cands.read_text().splitlines()] if cands.exists() else []
+    # A candidate scored under other variants (a model's paper: changed) is not reused.
+    variants = {m: replay.variant_of(m, None, {}) for m in sorted(args.models)}
     setting = {"surrogates": [p.name for p in paths], "n": args.n, "tries": args.tries,
-               "iterations": args.iterations}  # fmt: skip
+               "iterations": args.iterations, "variants": variants}  # fmt: skip
     done = [c for c in done if c["setting"] == setting]
 
     names = list(SPACE)
