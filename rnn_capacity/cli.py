@@ -95,8 +95,10 @@ def add_initial_state(
 def add_executor(
     p: ArgumentParser,
     default: str | None = DEFAULT_EXECUTOR,
-    help: str = "local: in this process (default); process: --workers worker processes; "
-    "ray: tasks on a Ray cluster",
+    help: str = "where batches train. auto (default): every core — one worker process of one "
+    "thread per core when several configurations can be in flight (batches of more than "
+    "one, or the quick preset), else this process; local: this process; process: "
+    "--workers worker processes; ray: tasks on a Ray cluster",
 ) -> None:
     """``--executor``, ``--workers`` and ``--address``: where a sweep's batches train."""
     p.add_argument("--executor", choices=list(EXECUTORS), default=default, help=help)

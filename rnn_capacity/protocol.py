@@ -67,6 +67,10 @@ class SweepPreset:
     # the search space is the model's own: a short search then begins where something is
     # learned (from x0 and random points, 800 iterations rarely find that region).
     start_at_reference: bool = False
+    # ``--executor auto`` keeps one configuration in flight per core even with batches of
+    # one (a configuration's tries stay one ensemble, not padded to another's p); the
+    # search is then no longer the original's strictly sequential one.
+    concurrent_search: bool = False
 
 
 #: Tries of a configuration in the ``quick`` preset: single runs at one configuration are
@@ -85,8 +89,9 @@ SWEEP_PRESETS: dict[str, SweepPreset] = {
         learn_initial_state=None, batch_tries=True, variant=True,
     ),
     "quick": SweepPreset(
-        calls=6, tries=QUICK_TRIES, iterations=ITERATIONS, batch_size=2, initial_points=2,
+        calls=4, tries=QUICK_TRIES, iterations=ITERATIONS, batch_size=1, initial_points=1,
         learn_initial_state=None, batch_tries=True, variant=True, start_at_reference=True,
+        concurrent_search=True,
     ),
 }  # fmt: skip
 DEFAULT_PRESET = "quick"
@@ -118,7 +123,7 @@ class StudyOptions:
 
 
 #: ``paper`` is protocol.md (each model's ``paper`` sweep, 10 seeds, the res-50 grid);
-#: ``quick`` a demonstration: each cell's ``quick`` sweep (6 calls of the protocol's
+#: ``quick`` a demonstration: each cell's ``quick`` sweep (4 calls of the protocol's
 #: measurement, 4 tries), then 3 seeds at the best configuration it measured.
 STUDY_PRESETS: dict[str, StudyOptions] = {
     "paper": StudyOptions(

@@ -323,5 +323,8 @@ def test_a_sweep_of_batches_takes_every_core_by_default(tmp_path, capsys, monkey
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     settings, _ = resolve_args(build_parser().parse_args(args(tmp_path, "--batch-size", "2")))
     assert (settings.executor, settings.workers, settings.threads) == ("process", 2, 1)
-    one, _ = resolve_args(build_parser().parse_args(args(tmp_path, "--batch-size", "1")))
-    assert one.executor == "local"
+    one = args(tmp_path, "--batch-size", "1", "--preset", "paper")
+    assert resolve_args(build_parser().parse_args(one))[0].executor == "local"  # sequential
+    # The quick preset keeps a configuration in flight per core even with batches of one.
+    quick, _ = resolve_args(build_parser().parse_args(args(tmp_path, "--batch-size", "1")))
+    assert (quick.executor, quick.workers, quick.threads) == ("process", 2, 1)

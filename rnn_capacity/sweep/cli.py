@@ -135,17 +135,16 @@ def main(argv=None) -> int:
     apply_progress(args)
     settings, config = resolve_args(args)
     start = reference_start(config, settings.hidden_size)
-    if start is not None:
-        print(start, file=sys.stderr)
+    announce = [start] if start is not None else []
     if args.executor == "auto" and settings.executor == "process":
-        print(
-            f"training on {settings.workers} worker processes of {settings.threads} thread "
-            "each, a batch on each (every core; --executor local: in this process)",
-            file=sys.stderr,
+        announce.append(
+            f"every core: {settings.workers} worker processes of {settings.threads} thread "
+            "each train the configurations, a batch on each (--executor local: all in this "
+            "process instead)"
         )
     try:
         with quiet_lightning(), interruptible_command():
-            summary = run_sweep(settings, config)
+            summary = run_sweep(settings, config, tuple(announce))
     except Interrupted as exc:
         again = shlex.join([*PROG.split(), *argv, *([] if settings.resume else ["--resume"])])
         return report_interrupted(
@@ -186,9 +185,11 @@ def result_line(summary: SweepSummary, out, reference=None, reference_p=None) ->
             index = summary.best_mean_count_index
             text += f"; the most learned: {most:.3g} (configuration {index})"
     if reference is not None:
+        seen = reference.best_observed_config
         text += (
-            f"; the original study at its optimum: {reference.best_observed_count:g} of "
-            f"{reference_p} observed, {reference.surrogate_predicted_count:.1f} predicted by "
-            "its surrogate (on its own data)"
+            f"; the original study (on its own data) at this optimum: "
+            f"{reference.surrogate_predicted_count:.1f} of {reference_p} predicted by its "
+            f"surrogate; its best measured configuration learned "
+            f"{reference.best_observed_count:g} of {seen['p']:g}"
         )
     return f"{text}; results in {out}"

@@ -25,6 +25,7 @@ from ..files import write_atomic, write_json
 from ..interrupt import Interrupted, InterruptGuard
 from ..plotting import pyplot, save
 from ..progress import bar as progress_bar
+from ..progress import write
 from ..records import Configuration, SweepSummary
 from .batch import train_batch
 from .executors import Task, make_executor
@@ -178,8 +179,12 @@ def log_search(writer: SummaryWriter, records: list[Configuration], since: int =
     writer.flush()
 
 
-def run_sweep(settings: SweepSettings, config: SearchConfig) -> SweepSummary:
+def run_sweep(
+    settings: SweepSettings, config: SearchConfig, announce: tuple[str, ...] = ()
+) -> SweepSummary:
     """Run (or resume) a sweep to ``settings.calls`` configurations; returns the summary.
+    ``announce``: lines for stderr once the output directory is accepted (a refusal is
+    then the command's only line).
 
     Raises :class:`Interrupted` (saying what is recorded) on Ctrl-C or SIGTERM. Holds the
     output directory's lock while it runs: a second sweep on it is refused.
@@ -190,17 +195,19 @@ def run_sweep(settings: SweepSettings, config: SearchConfig) -> SweepSummary:
             # skopt then draws a random point instead, as it should; the warning would only
             # break the progress bar (GP proposals often land on a corner already evaluated).
             warnings.filterwarnings("ignore", ".*has been evaluated at point.*", UserWarning)
-            return _run_sweep(settings, config, lock)
+            return _run_sweep(settings, config, lock, announce)
     finally:
         lock.release()
 
 
-def _run_sweep(settings: SweepSettings, config: SearchConfig, lock: DirectoryLock) -> SweepSummary:
+def _run_sweep(settings, config, lock, announce) -> SweepSummary:
     start = time.perf_counter()
     with InterruptGuard() as guard:
         # Joining a Ray cluster fails on a bad --address: before anything is written.
         executor = make_executor(settings, config)
         records = prepare_output(settings, experiment(settings, config), lock)
+        for line in announce:
+            write(line)
         earlier = summarised_wall(settings.out) if records else 0.0
         opt = make_optimizer(settings, config, len(records))
         if records:

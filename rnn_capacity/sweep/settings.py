@@ -73,7 +73,9 @@ class SweepSettings:
 
 #: The run options a preset gives and an explicit value overrides.
 PRESET_OPTIONS = tuple(
-    f.name for f in fields(SweepPreset) if f.name not in ("variant", "start_at_reference")
+    f.name
+    for f in fields(SweepPreset)
+    if f.name not in ("variant", "start_at_reference", "concurrent_search")
 )
 RANGES = {
     "calls": (1, 10**6),
@@ -169,7 +171,8 @@ def resolve_settings(
     if threads is not None:
         check_count(threads, "threads", 1, 4096)
     if executor == "auto":
-        executor, workers, threads = every_core(chosen["batch_size"], workers, threads)
+        concurrent = PRESETS[preset].concurrent_search
+        executor, workers, threads = every_core(chosen["batch_size"], workers, threads, concurrent)
     if workers is None:
         workers = None if executor == "ray" else 1
     if executor == "local" and workers != 1:
@@ -218,15 +221,16 @@ def recorded_options(out: Path) -> dict:
 
 
 def every_core(
-    batch_size: int, workers: int | None, threads: int | None
+    batch_size: int, workers: int | None, threads: int | None, concurrent: bool = False
 ) -> tuple[str, int, int | None]:
     """``--executor auto``: (executor, workers, threads). A batch of more than one
-    configuration on a machine of N > 1 cores trains on N worker processes of one thread
-    each (N batches in flight, the constant liar keeping them apart); ``--workers W``
-    asks for W of them; anything else trains in this process, as the original did."""
+    configuration, or a ``concurrent`` search (the quick preset's), on a machine of N > 1
+    cores trains on N worker processes of one thread each (N batches in flight, the
+    constant liar keeping them apart); ``--workers W`` asks for W of them; anything else
+    trains in this process, as the original did."""
     cores = os.cpu_count() or 1
     if workers is None:
-        workers = cores if batch_size > 1 else 1
+        workers = cores if batch_size > 1 or concurrent else 1
     if workers <= 1:
         return "local", 1, threads
     return "process", workers, threads or max(1, cores // workers)
