@@ -80,16 +80,18 @@ QUICK_TRIES = 4
 
 #: ``paper`` is protocol.md exactly. ``quick``, the default, is the protocol's measurement
 #: (3000 iterations, each model's ``paper`` variant: PC-RNN-HC-A's fixed initial states)
-#: in a short search that starts at the original study's optimum where there is one:
-#: a real count in about 3 minutes on 2 CPU cores (README, "Quick start"). Shorter
-#: training learns nothing on this data, so a search of it would only see p.
+#: at the original study's optimum where there is one (else the config's x0) and at one
+#: random configuration beside it, the two in parallel: a real count in about 3 minutes
+#: on 2 CPU cores (README, "Quick start"; 4 configurations took 5 min 49 s, since a
+#: random one of p near 250 costs four times the optimum's). Shorter training learns
+#: nothing on this data, so a search of it would only see p.
 SWEEP_PRESETS: dict[str, SweepPreset] = {
     "paper": SweepPreset(
         calls=None, tries=TRIES, iterations=ITERATIONS, batch_size=1, initial_points=10,
         learn_initial_state=None, batch_tries=True, variant=True,
     ),
     "quick": SweepPreset(
-        calls=4, tries=QUICK_TRIES, iterations=ITERATIONS, batch_size=1, initial_points=1,
+        calls=2, tries=QUICK_TRIES, iterations=ITERATIONS, batch_size=1, initial_points=1,
         learn_initial_state=None, batch_tries=True, variant=True, start_at_reference=True,
         concurrent_search=True,
     ),
@@ -123,7 +125,7 @@ class StudyOptions:
 
 
 #: ``paper`` is protocol.md (each model's ``paper`` sweep, 10 seeds, the res-50 grid);
-#: ``quick`` a demonstration: each cell's ``quick`` sweep (4 calls of the protocol's
+#: ``quick`` a demonstration: each cell's ``quick`` sweep (2 calls of the protocol's
 #: measurement, 4 tries), then 3 seeds at the best configuration it measured.
 STUDY_PRESETS: dict[str, StudyOptions] = {
     "paper": StudyOptions(

@@ -22,9 +22,9 @@ stage at work.
 Presets (``rnn_capacity.protocol.STUDY_PRESETS``): ``paper`` is protocol.md (each
 model's ``paper`` sweep preset: 300 calls, 500 for the ESN, 2 tries, 3000 iterations; 10
 evaluation seeds; optimum on the res-50 grid) — days of CPU for the whole study;
-``quick`` is a demonstration (each cell's ``quick`` sweep: 6 configurations of the
-protocol's measurement with 4 tries, starting at the original's optimum where there is
-one; 3 evaluation seeds) that runs a few models and sizes in minutes; with so few calls
+``quick`` is a demonstration (each cell's ``quick`` sweep: 2 configurations of the
+protocol's measurement with 4 tries, the original's optimum where there is one and a
+random one; 3 evaluation seeds) that runs a few models and sizes in minutes; with so few calls
 its optimum is rough. Every stage is a typed call: the sweep's settings come from
 :func:`rnn_capacity.sweep.settings.resolve_settings`, the records it reads back are those
 of :mod:`rnn_capacity.records`.
@@ -315,7 +315,7 @@ def build_parser() -> ArgumentParser:
         "--optimum",
         choices=list(OPTIMA),
         help="evaluate at the surrogate's grid optimum (protocol.md; paper) or at the best "
-        "configuration the sweep measured (quick: 6 calls make a rough surrogate)",
+        "configuration the sweep measured (quick: 2 calls make no useful surrogate)",
     )
     add_progress(p)
     return p
