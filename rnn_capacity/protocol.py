@@ -76,7 +76,7 @@ class SweepPreset:
 #: Tries of a configuration in the ``quick`` preset: single runs at one configuration are
 #: chaotic (at the calibration point 1-2 of 56 seeds collapse to a count near 0), so a
 #: short search averages more of them than the protocol's 2 before it reports a count.
-QUICK_TRIES = 4
+QUICK_TRIES = 3
 
 #: ``paper`` is protocol.md exactly. ``quick``, the default, is the protocol's measurement
 #: (3000 iterations, each model's ``paper`` variant: PC-RNN-HC-A's fixed initial states)
@@ -126,7 +126,7 @@ class StudyOptions:
 
 #: ``paper`` is protocol.md (each model's ``paper`` sweep, 10 seeds, the res-50 grid);
 #: ``quick`` a demonstration: each cell's ``quick`` sweep (2 calls of the protocol's
-#: measurement, 4 tries), then 3 seeds at the best configuration it measured.
+#: measurement, 3 tries), then 3 seeds at the best configuration it measured.
 STUDY_PRESETS: dict[str, StudyOptions] = {
     "paper": StudyOptions(
         sweep_preset="paper", calls=None, iterations=None, seeds=EVALUATION_SEEDS,

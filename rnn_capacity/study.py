@@ -23,7 +23,7 @@ Presets (``rnn_capacity.protocol.STUDY_PRESETS``): ``paper`` is protocol.md (eac
 model's ``paper`` sweep preset: 300 calls, 500 for the ESN, 2 tries, 3000 iterations; 10
 evaluation seeds; optimum on the res-50 grid) — days of CPU for the whole study;
 ``quick`` is a demonstration (each cell's ``quick`` sweep: 2 configurations of the
-protocol's measurement with 4 tries, the original's optimum where there is one and a
+protocol's measurement with 3 tries, the original's optimum where there is one and a
 random one; 3 evaluation seeds) that runs a few models and sizes in minutes; with so few calls
 its optimum is rough. Every stage is a typed call: the sweep's settings come from
 :func:`rnn_capacity.sweep.settings.resolve_settings`, the records it reads back are those
