@@ -178,7 +178,7 @@ def result_line(summary: SweepSummary, out, reference=None, reference_p=None) ->
         text = (
             f"{head}: {learned(best)} on average at p={best.p} ({hp}; configuration "
             f"{best.index}, tries {tries}), the best of {n} configurations "
-            f"(objective p - 2 count = {best.objective:g})"
+            f"(objective p - 2 count = {best.objective:.4g})"
         )
         most = summary.best_mean_count
         if most is not None and most > best.mean_count:
