@@ -300,7 +300,13 @@ def build_parser() -> ArgumentParser:
         "--seeds", type=int, default=EVALUATION_SEEDS,
         help=f"seeds to train (default {EVALUATION_SEEDS})",
     )  # fmt: skip
-    p.add_argument("--seed-base", type=int, default=0, help="first seed (default 0)")
+    p.add_argument(
+        "--seed", "--seed-base", dest="seed_base", type=int, default=0,
+        help="the first seed (default 0): seeds --seed .. --seed + --seeds - 1",
+    )  # fmt: skip
+    p.add_argument(
+        "--num-sequences", type=int, metavar="P", help="p, with --set: the same as --set p=P"
+    )
     add_iterations(p, help=f"default: the source's protocol ({ITERATIONS})")
     add_initial_state(p, dest="learn")
     p.add_argument("--resolution", type=int, default=RESOLUTION, help="grid of --from's optimum")
@@ -317,6 +323,8 @@ def build_parser() -> ArgumentParser:
 
 
 def plan_from_args(args) -> EvaluationPlan:
+    if args.num_sequences is not None and not args.set:
+        raise UsageError("--num-sequences goes with --set (by hand), not --from or --reference")
     if args.sweep is not None:
         if args.model or args.hidden_size or args.space:
             raise UsageError("--from takes the model, size and space from the sweep: drop them")
@@ -329,8 +337,12 @@ def plan_from_args(args) -> EvaluationPlan:
             plan = reference_plan(model, args.hidden_size, args.space)
         else:
             hp = parse_assignments(args.set)
+            if args.num_sequences is not None:
+                if "p" in hp and hp["p"] != args.num_sequences:
+                    raise UsageError("--num-sequences and --set p= disagree: give one")
+                hp["p"] = args.num_sequences
             if "p" not in hp:
-                raise UsageError("--set needs p=<number of sequences>")
+                raise UsageError("--set needs p=<number of sequences> (or --num-sequences)")
             p = hp.pop("p")
             if isinstance(p, bool) or not isinstance(p, int):
                 raise UsageError(f"--set p={p!r}: p must be an integer")
@@ -355,7 +367,7 @@ def check(plan: EvaluationPlan, args) -> list[int]:
         raise UsageError(f"--seeds must be in 1..{MAX_EVALUATION_SEEDS}, got {args.seeds}")
     if not 0 <= args.seed_base <= MAX_SEED - args.seeds + 1:
         raise UsageError(
-            f"--seed-base {args.seed_base}: the seeds --seed-base .. --seed-base + --seeds - 1 "
+            f"--seed {args.seed_base}: the seeds --seed .. --seed + --seeds - 1 "
             f"must lie in 0..{MAX_SEED} (2**63 - 1)"
         )
     if args.max_ensemble < 1:

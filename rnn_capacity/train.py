@@ -48,7 +48,9 @@ def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     add_model(p)
     p.add_argument("--hidden-size", type=int, required=True, help="H, recurrent units")
-    p.add_argument("--num-sequences", type=int, required=True, help="p, trajectories (1..250)")
+    p.add_argument(
+        "--num-sequences", type=int, metavar="P", help="p, trajectories (1..250); or --set p=P"
+    )
     add_iterations(p, ITERATIONS, help=f"training steps (default {ITERATIONS})")
     p.add_argument("--seed", type=int, default=0, help="seeds the draw of data and weights")
     p.add_argument(
@@ -90,6 +92,13 @@ def parse(argv: list[str]) -> tuple:
     args = build_parser().parse_args(argv)
     apply_progress(args)
     hparams = parse_assignments(args.set)
+    if "p" in hparams:  # the spelling of evaluate and the search spaces
+        p = hparams.pop("p")
+        if args.num_sequences is not None and args.num_sequences != p:
+            raise UsageError("--num-sequences and --set p= disagree: give one")
+        args.num_sequences = p
+    if args.num_sequences is None:
+        raise UsageError("give the number of sequences: --num-sequences P (or --set p=P)")
     exists = args.checkpoint is not None and path_exists(args.checkpoint, "--checkpoint")
     if exists and not args.force:
         raise UsageError(f"--checkpoint {args.checkpoint} exists: pass --force or another path")

@@ -209,7 +209,7 @@ def test_evaluate_seeds_beyond_the_largest_seed_are_refused_up_front(tmp_path, c
     argv = evaluate_args(tmp_path, "--seed-base", str(2**63 - 1))
     assert run(evaluate_main, argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: --seed-base 9223372036854775807")
+    assert err.count("\n") == 1 and err.startswith("error: --seed 9223372036854775807")
     assert not (tmp_path / "eval").exists()
 
 

@@ -161,3 +161,27 @@ def test_a_study_runs_its_sweeps_concurrently_on_ray(tmp_path):
     # Both sweeps started before either finished: they ran at the same time.
     ends = {n: (out / "sweeps" / n / "summary.json").stat().st_mtime for n in starts}
     assert max(starts.values()) < min(ends.values())
+
+
+def test_one_name_per_flag_across_commands(tmp_path):
+    """--seed is a seed and --num-sequences is p in train and evaluate alike; the older
+    spellings (--seed-base, --set p=) are kept as aliases, and a disagreement is refused."""
+    from rnn_capacity.errors import UsageError
+    from rnn_capacity.evaluate import build_parser as evaluate_parser
+    from rnn_capacity.evaluate import plan_from_args
+    from rnn_capacity.train import parse
+
+    base = ["--model", "srnn", "--hidden-size", "4", "--set", "lr=0.01"]
+    a = evaluate_parser().parse_args([*base, "--num-sequences", "3", "--seed", "5"])
+    b = evaluate_parser().parse_args([*base, "--set", "p=3", "--seed-base", "5"])
+    assert (a.seed_base, b.seed_base) == (5, 5) and plan_from_args(a) == plan_from_args(b)
+    with pytest.raises(UsageError, match="disagree"):
+        plan_from_args(
+            evaluate_parser().parse_args([*base, "--set", "p=4", "--num-sequences", "3"])
+        )
+    train = ["--model", "srnn", "--hidden-size", "4", "--no-checkpoint"]
+    args, hp = parse([*train, "--set", "p=3", "--set", "lr=0.01"])
+    assert args.num_sequences == 3 and hp == {"lr": 0.01}
+    assert parse([*train, "--num-sequences", "3"])[0].num_sequences == 3
+    with pytest.raises(UsageError, match="number of sequences"):
+        parse(train)
