@@ -11,6 +11,7 @@ import argparse
 import errno
 import functools
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -95,6 +96,18 @@ def ensure_directory(path: str | os.PathLike, what: str) -> Path:
     return path
 
 
+_ROLE = re.compile(r":[a-z]+:`~?([^`<]*?)\s*(?:<[^>]*>)?`")
+
+
+def plain_text(text: str) -> str:
+    """reST inline markup as a terminal shows it: ``:func:`~a.b.c``` is ``c``,
+    ````code```` is ``code``, ``**bold**`` is ``bold``."""
+    text = _ROLE.sub(
+        lambda m: m.group(1).rsplit(".", 1)[-1] if "~" in m.group(0) else m.group(1), text
+    )
+    return text.replace("``", "").replace("**", "")
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """An ``argparse.ArgumentParser`` that reports bad usage as exactly one line.
 
@@ -106,6 +119,11 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         sys.stderr.write(f"error: {self.prog}: {one_line(message)}\n")
         sys.exit(2)
+
+    def format_help(self) -> str:
+        """argparse's help, its reST markup (docstrings give the descriptions) as plain
+        text."""
+        return plain_text(super().format_help())
 
     def parse_known_args(self, args=None, namespace=None):
         """As argparse's, and every text or path argument must be valid UTF-8: the package

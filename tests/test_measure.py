@@ -249,3 +249,17 @@ def test_every_command_takes_no_progress(module, capsys):
         return
     options = {s for action in mod.build_parser()._actions for s in action.option_strings}
     assert "--no-progress" in options
+
+
+@pytest.mark.parametrize(
+    "module", ["train", "sweep.cli", "evaluate", "study", "report", "optimum", "data"]
+)
+def test_help_has_no_raw_rest(module, capsys):
+    """Descriptions come from docstrings; --help shows them as plain text."""
+    import importlib
+
+    mod = importlib.import_module(f"rnn_capacity.{module}")
+    with pytest.raises(SystemExit):
+        mod.main(["--help"])
+    text = capsys.readouterr().out
+    assert "usage:" in text and "``" not in text and ":func:" not in text and ":class:" not in text
