@@ -5,8 +5,9 @@ Build (from the repository root, with the ``docs`` extra installed)::
     pip install -e ".[docs]"
     sphinx-build -W -b html docs docs/_build/html
 
-The pages under ``docs/`` take the quick start, the reproduction table and the scaling
-section from README.md itself (MyST ``{include}``), so the README stays their one source.
+The pages under ``docs/`` are Markdown (MyST) and reStructuredText; none includes
+README.md, which is the short user's guide. Raw benchmark outputs the pages quote are under
+``bench/results/``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ autoclass_content = "class"
 # Lightning's docstring.
 autodoc_inherit_docstrings = False
 
-# README.md headings become anchors, so the included sections can be linked to.
+# Headings become anchors (h1-h3), so sections can be linked to.
 myst_heading_anchors = 3
 
 html_theme = "alabaster"
