@@ -8,6 +8,7 @@ batched form :func:`measure_ensemble`.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import time
@@ -20,7 +21,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from .capacity import CapacityCallback, LossHistory, objective
-from .cli import quiet_lightning  # noqa: F401  (its home is cli.py; scripts import it here)
+from .cli import quiet_lightning  # (its home is cli.py; scripts import it here too)
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
 from .models import model_slug, resolve_model
@@ -195,6 +196,7 @@ def measure_capacity(
     compile: bool = False,
     trainer_kwargs: dict | None = None,
     keep_module: bool = False,
+    verbose: bool = False,
     **hparams,
 ) -> CapacityResult:
     """Train one model on ``num_sequences`` trajectories and count those it learned.
@@ -208,7 +210,8 @@ def measure_capacity(
     ``trainer_kwargs`` go to ``pl.Trainer`` (e.g. ``{"precision": "64-true"}``,
     ``{"callbacks": [...]}``, ``{"enable_checkpointing": True}``). With
     ``keep_module=True`` the trained model is ``result.module`` (e.g. to
-    ``result.module.save_checkpoint(path)``).
+    ``result.module.save_checkpoint(path)``). Lightning's own messages (its GPU/TPU
+    banner, tips, "fit stopped") are hidden unless ``verbose=True``.
 
     Examples:
         A tiny run (the protocol trains 3000 iterations; 5 teach nothing):
@@ -237,6 +240,7 @@ def measure_capacity(
         compile=compile,
         trainer_kwargs=trainer_kwargs,
         keep_module=keep_module,
+        verbose=verbose,
     )
     return result
 
@@ -260,6 +264,7 @@ def measure_ensemble(
     keep_trajectories: bool = False,
     trainer_kwargs: dict | None = None,
     keep_module: bool = False,
+    verbose: bool = False,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -285,6 +290,9 @@ def measure_ensemble(
     reuses a compiled graph (bench/step_cost.py measures the gain and the compile time).
     ``compile=None`` decides by :func:`~rnn_capacity.models.compiled.compile_by_default`
     (what a sweep does when neither ``--compile`` nor ``--no-compile`` is given).
+
+    Lightning's own messages (its GPU/TPU banner, tips, "fit stopped") are hidden unless
+    ``verbose=True``; the caller's warning filters and log levels are left as they were.
 
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
@@ -367,13 +375,14 @@ def measure_ensemble(
         )
     extra = dict(trainer_kwargs or {})
     callbacks += extra.pop("callbacks", None) or []  # the caller's, beside the package's
-    trainer = make_trainer(
-        iterations, accelerator, callbacks, progress_bar,
-        logger=loggers or False, log_every_n_steps=log_every_n_steps, **extra,
-    )  # fmt: skip
-    start = time.perf_counter()
-    trainer.fit(module, datamodule=data)
-    seconds = time.perf_counter() - start
+    with contextlib.nullcontext() if verbose else quiet_lightning():
+        trainer = make_trainer(
+            iterations, accelerator, callbacks, progress_bar,
+            logger=loggers or False, log_every_n_steps=log_every_n_steps, **extra,
+        )  # fmt: skip
+        start = time.perf_counter()
+        trainer.fit(module, datamodule=data)
+        seconds = time.perf_counter() - start
 
     results = []
     for k in range(len(replicas)):

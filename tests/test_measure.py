@@ -263,3 +263,24 @@ def test_help_has_no_raw_rest(module, capsys):
         mod.main(["--help"])
     text = capsys.readouterr().out
     assert "usage:" in text and "``" not in text and ":func:" not in text and ":class:" not in text
+
+
+def test_the_library_prints_nothing_of_lightnings_unless_asked():
+    """No 'GPU available' banner, no litlogger 'Tip', no 'fit stopped' from a library call;
+    verbose=True gives them back. (In a process of its own: Lightning's handler holds the
+    stderr it found at import, which pytest's capture does not see.)"""
+    import subprocess
+    import sys
+
+    def run(verbose: bool) -> str:
+        code = (
+            "from rnn_capacity import measure_capacity\n"
+            f"measure_capacity('srnn', 4, 2, iterations=3, log_dir=None, verbose={verbose})"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout + done.stderr
+
+    quiet = run(False)
+    assert "GPU available" not in quiet and "Tip" not in quiet and "stopped" not in quiet
+    assert "GPU available" in run(True)
