@@ -4,6 +4,7 @@ and deliberately broken models are each caught by the rule they break."""
 from __future__ import annotations
 
 import doctest
+import re
 import sys
 from pathlib import Path
 
@@ -185,6 +186,13 @@ def test_check_model_reports_passed_skipped_and_notes():
         check_model(SRNN, checks=["check_nothing"])
 
 
+def test_the_rules_run_in_the_documented_order():
+    """CHECKS is filled by importing the rule modules (rnn_capacity/testing/rules/), so its
+    order is their import order: it must be the order the module's docstring lists."""
+    documented = re.findall(r"^``(check_\w+)``", testing.__doc__, flags=re.MULTILINE)
+    assert list(CHECKS) == documented and len(documented) == 15
+
+
 def test_closed_form_models_get_their_own_rule_and_notes():
     names = [name for name, _ in applicable_checks(ESN)]
     assert "check_closed_form_fit" in names and "check_teacher_forcing" not in names
@@ -217,15 +225,16 @@ def test_kwargs_set_sizes_and_base_values():
 
 
 def test_the_module_works_without_pytest(monkeypatch):
-    """pytest is imported inside the parametrisation helper only: not at import time, not
-    by check_model."""
+    """pytest is imported inside the parametrisation helper only: not at import time (by
+    any module of the package), not by check_model."""
     import ast
 
-    tree = ast.parse(Path(testing.__file__).read_text())
-    top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
-    names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
-    names |= {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module}
-    assert not any(name.split(".")[0] == "pytest" for name in names)
+    for path in Path(testing.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        top = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+        names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module}
+        assert not any(name.split(".")[0] == "pytest" for name in names), path
     monkeypatch.setitem(sys.modules, "pytest", None)  # `import pytest` now fails
     report = check_model(SRNN, num_steps=5, checks=["check_generate_shapes", "check_padding"])
     assert report.passed == ["check_generate_shapes", "check_padding"]

@@ -13,13 +13,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1] / "rnn_capacity"
 
 #: The layers, bottom first: a module may import its own layer and the ones below it.
-#: ``models.*`` is every module of rnn_capacity/models/.
+#: ``models.*`` is every module of rnn_capacity/models/ (``testing.rules.*``: of
+#: rnn_capacity/testing/rules/).
 LAYERS: list[list[str]] = [
     ["errors", "protocol", "paths", "files", "interrupt"],  # the standard library only
     ["trajectories", "layout", "plotting", "progress"],  # numpy, torch, matplotlib, tqdm
     ["models", "models.*"],
     ["capacity", "data", "reference", "config", "cli"],
-    ["records", "measure", "testing"],
+    ["records", "measure"],
+    ["testing.spec", "testing.machinery", "testing.registry"],  # what the contract's rules share
+    ["testing.rules.*"],  # the rules, one module per concern
+    ["testing.rules", "testing.runner", "testing.parametrize"],
+    ["testing"],  # the contract's public names
     ["train", "optimum"],
     ["evaluate", "report"],
     ["sweep.settings"],
