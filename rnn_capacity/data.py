@@ -308,9 +308,8 @@ def _plot(out: Path, path: str | None, n: int, force: bool = False) -> None:
     print(f"wrote {out}: {n} trajectories")
 
 
-@cli_main
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rnn_capacity.data {generate,plot,info}``."""
+def build_parser() -> ArgumentParser:
+    """The parser of ``python -m rnn_capacity.data {generate,plot,info}``."""
     parser = ArgumentParser(
         prog="python -m rnn_capacity.data",
         description="Generate, inspect or plot the benchmark's trajectory data.",
@@ -344,7 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     info.add_argument("--path", help="data file (.npy, .pk, .pkl); default: shipped data")
     for command in (gen, plot, info):
         add_progress(command)
-    args = parser.parse_args(argv)
+    return parser
+
+
+@cli_main
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rnn_capacity.data {generate,plot,info}``."""
+    args = build_parser().parse_args(argv)
     apply_progress(args)
 
     if args.command == "generate":

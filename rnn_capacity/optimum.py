@@ -462,7 +462,7 @@ def build_parser() -> ArgumentParser:
         prog=PROG,
         description=(
             "Read the optimum off a GP surrogate: grid search of its predicted objective "
-            "(p - 2*count), as protocol.md. Unpickling runs code: only the file named "
+            "(p - 2 count), as protocol.md. Unpickling runs code: only the file named "
             "(SOURCE, or SOURCE/surrogate.pk) is loaded; load only surrogates you trust."
         ),
     )

@@ -244,3 +244,17 @@ def test_the_docstring_examples_run():
     torch.manual_seed(0)
     result = doctest.testmod(testing, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 8 and result.failed == 0
+
+
+def test_the_input_cell_of_the_author_page_keeps_the_contract():
+    """docs/own-model.md's Jordan network (a FeedbackModule subclass, the walk-through's
+    cell with an input) runs as written and passes every rule that applies."""
+    text = (REPO / "docs" / "own-model.md").read_text()
+    match = re.search(r"<!-- input-cell -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "docs/own-model.md has no input-cell block"
+    namespace: dict = {"__name__": "own_model_page"}
+    exec(compile(match.group(1), "docs/own-model.md", "exec"), namespace)
+    jordan = namespace["Jordan"]
+    report = check_model(jordan)
+    assert "check_teacher_forcing" in report.passed and "check_padding" in report.passed
+    assert jordan(hidden_size=4, num_sequences=3).generate().shape == (60, 3, 2)

@@ -13,7 +13,7 @@ from .antisymmetric import AntisymmetricRNN
 from .base import CapacityModule
 from .classic import MTRNN, SRNN, TRNN
 from .esn import ESN
-from .gated import GRU, LSTM, UGRNN
+from .gated import GRU, LSTM, UGRNN, FeedbackModule
 from .predictive_coding import (
     PCRNNGC,
     PCRNNGCHCA,
@@ -36,7 +36,14 @@ from .registry import (
 )
 
 __all__ = ["BUILTIN_MODELS", "ENTRY_POINT_GROUP", "MODELS", "CapacityModule"]
-__all__ += ["PredictiveCodingModule", "SPACE_HELP", "is_model_name", "model_help", "model_slug"]
+__all__ += [
+    "FeedbackModule",
+    "PredictiveCodingModule",
+    "SPACE_HELP",
+    "is_model_name",
+    "model_help",
+    "model_slug",
+]
 __all__ += ["ModelRegistry", "resolve_model"]
 __all__ += ["AntisymmetricRNN", "ESN", "GRU", "LSTM", "MTRNN", "SRNN", "TRNN", "UGRNN"]
 __all__ += ["PCRNNGC", "PCRNNGCHCA", "PCRNNGCHCM", "PCRNNHCA", "PCRNNHCM", "PCRNNV"]

@@ -69,6 +69,9 @@ def per_replica(value, k: int, name: str) -> list:
 
 
 def randn(g: torch.Generator, *shape: int) -> Tensor:
+    """``N(0, 1)`` draws of ``shape`` from the replica's generator ``g``: what
+    :meth:`CapacityModule.init_weights` uses, so that a replica with seed ``s`` draws
+    exactly what a single model with seed ``s`` draws."""
     return torch.randn(*shape, generator=g)
 
 

@@ -226,7 +226,7 @@ def model_slug(name: str) -> str:
 
 #: The help text of the commands' ``--space``.
 SPACE_HELP = (
-    "the model's search space, a YAML file in the format of configs/*.yaml (default: "
+    "the model's search space, a YAML file in the format of the files in configs/ (default: "
     "configs/<model>.yaml, or the file a plug-in's class names in SEARCH_SPACE); the file's "
     "model: (optional here) is imported if it is a plug-in, which runs its code"
 )
