@@ -304,3 +304,16 @@ def test_rows_of_different_protocols_are_flagged(tmp_path, capsys):
 def test_rows_of_one_protocol_are_not_flagged(built):
     root, result = built
     assert not any("different protocols" in w for w in result["warnings"])
+
+
+def test_the_shipped_data_bias_covers_every_replayable_model():
+    """rnn_capacity/data_bias.json (bench/data_bias.py, from replays of the original's own
+    configurations): one row per model with an original surrogate, ratios positive."""
+    from rnn_capacity.reference import load_data_bias
+
+    bias = load_data_bias()
+    replayable = {"pc_rnn_hc_a", "pc_rnn_gc_hc_a", "pc_rnn_hc_m", "pc_rnn_gc_hc_m",
+                  "pc_rnn_gc", "pc_rnn_v", "mtrnn", "ugrnn", "lstm", "gru",
+                  "antisymmetric_rnn", "esn"}  # fmt: skip
+    assert set(bias) == replayable
+    assert all(b.ratio > 0 and b.n >= 12 for b in bias.values())
