@@ -3,7 +3,7 @@
 ``train``, ``sweep``, ``evaluate``, ``study`` and the library functions
 (:func:`~rnn_capacity.measure.measure_capacity`, ...) take their defaults from here, and
 the presets of the sweep and the study are data here (:data:`SWEEP_PRESETS`,
-:data:`STUDY_PRESETS`). The protocol itself is ``../shared/docs/protocol.md``: p of the
+:data:`STUDY_PRESETS`). The protocol itself is ``docs/protocol.md``: p of the
 250 trajectories, T = 60 steps each, 3000 Adam iterations, a sequence learned when its
 mean error is below 0.1, two tries per configuration.
 

@@ -379,7 +379,7 @@ def markdown(
             "hence the ratio's min(original predicted, p). *Data bias vs the original* is how "
             "much easier (above 1) or harder the shipped data set is than the original's for "
             "that model: our counts over the original's at the original's own "
-            "configurations (replayed, `docs/data.md`); — for a user's data set or a model "
+            "configurations (replayed, `docs/reproduction.md`); — for a user's data set or a model "
             "without an original surrogate.",
             "",
         ]

@@ -4,7 +4,7 @@ The original study used 250 hand-drawn 2-D trajectories of 1200 points each
 (``hard_trajectories_250.pk``, not distributed). This package ships its own data set of
 the same form, ``data/trajectories_250.npy``, made by :func:`generate_polylines`
 (constant-speed polylines, the look of the original's published example; see the
-README's "Reproduction"); :func:`generate_trajectories` makes the earlier smooth spline
+docs/reproduction.md); :func:`generate_trajectories` makes the earlier smooth spline
 scribbles. Users who own the original pickle can load it with :func:`load_trajectories`.
 
 The benchmark keeps every 20th point, giving time-major arrays of shape (T=60, N=250, 2).
@@ -408,7 +408,7 @@ def generate_polylines(
     corners, as a hand does (see :func:`_along`; 0 = constant speed).
 
     The defaults (40–50 vertices, runs 0.1–0.8) make :data:`DEFAULT_DATA`. They were
-    chosen (bench/reproduce.py, README "Reproduction") so that, at the original study's
+    chosen (bench/reproduce.py, docs/reproduction.md) so that, at the original study's
     optima, 11 of its 12 saved surrogates' counts are reproduced within [0.7×, 1.3×] and
     PC-RNN-HC-A stays in its calibration band; 35–45 vertices were too easy (PC-RNN-HC-A
     60 of 61, several models at their cap).

@@ -121,7 +121,7 @@ def test_a_shared_setting_cannot_be_a_search_dimension(tmp_path):
 
 
 #: The protocol variant that reproduces the original study for each model
-#: (bench/reproduce.py; README "Reproduction"): (initial states learned, settings).
+#: (bench/reproduce.py; docs/reproduction.md): (initial states learned, settings).
 PAPER_VARIANTS = {
     "antisymmetric_rnn": (True, {}),
     "pc_rnn_gc": (True, {}),

@@ -1,7 +1,7 @@
 """The search: Bayesian search of one model's capacity at one size, resumable, monitored
 in TensorBoard. The README's main command::
 
-    python -m rnn_capacity.sweep --model pc_rnn_hc_a --hidden-size 60 --preset quick
+    python -m rnn_capacity.sweep --model pc_rnn_hc_a --hidden-size 60
 
 Scikit-optimize's ask/tell ``Optimizer`` (its own GP, expected improvement) proposes
 configurations ``x`` — the dimensions of ``configs/<model>.yaml`` in their order — starting
