@@ -160,3 +160,63 @@ class LossHistory(pl.Callback):
             self.curves = [[] for _ in losses]
         for curve, loss in zip(self.curves, losses, strict=True):
             curve.append(loss)
+
+
+class DivergenceExit(pl.Callback):
+    """Finish a replica whose training diverged, and stop the run when all have.
+
+    A replica is *diverged* after a step whose loss is not finite and that leaves a NaN
+    in one of its shared weights (a tensor every sequence of the replica goes through,
+    neither an initial state nor a per-sequence weight). That is final, so its count is
+    already decided: Adam keeps a NaN weight NaN (``w - lr·u`` is NaN whatever ``u``), a
+    NaN in a shared weight reaches every output through the products and nonlinearities
+    of the step, and :func:`count_learned` counts 0 for any non-finite error. So the exit
+    changes no count (``tests/test_divergence.py`` compares runs with and without it):
+
+    * from then on the replica's gradients are dropped before each optimiser step (it is
+      masked out of the update; the ensemble's layout, hence every other replica's
+      arithmetic, stays as it was);
+    * once every replica is finished, the run stops (``trainer.should_stop``): the rest
+      of its iterations are not trained.
+
+    A loss that is infinite while every weight stays finite is not a divergence (Adam's
+    step is bounded; such a run may come back), and the run goes on.
+
+    :attr:`diverged_at` holds, per replica, the step (1-based) after which it was finished,
+    or None.
+    """
+
+    def __init__(self) -> None:
+        self.diverged_at: list[int | None] = []
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.diverged_at = [None] * pl_module.num_replicas
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        losses = pl_module.last_losses
+        if losses is None or bool(torch.isfinite(losses).all()):
+            return
+        step = trainer.global_step
+        for k in torch.nonzero(~torch.isfinite(losses)).flatten().tolist():
+            if self.diverged_at[k] is None and shared_weight_is_nan(pl_module, k):
+                self.diverged_at[k] = step
+        if all(d is not None for d in self.diverged_at):
+            trainer.should_stop = True
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        for k, step in enumerate(self.diverged_at):
+            if step is not None:
+                for weight in pl_module.replicas[k].values():
+                    weight.grad = None  # Adam skips a tensor without a gradient
+
+
+def shared_weight_is_nan(module, k: int) -> bool:
+    """Whether replica ``k`` of ``module`` has a NaN in a trainable tensor shared by all
+    its sequences (not an initial state, not a per-sequence weight)."""
+    states = set(module.init_state(torch.Generator().manual_seed(0), 1))
+    for name, weight in module.replicas[k].items():
+        if name in states or name in module.per_sequence or not weight.requires_grad:
+            continue
+        if bool(torch.isnan(weight).any()):
+            return True
+    return False

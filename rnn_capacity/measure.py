@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .capacity import CapacityCallback, LossHistory, objective
+from .capacity import CapacityCallback, DivergenceExit, LossHistory, objective
 from .cli import quiet_lightning  # (its home is cli.py; scripts import it here too)
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
@@ -110,6 +110,8 @@ class CapacityResult:
     # given): what the journal, evaluation.json and TensorBoard's HPARAMS record.
     options: dict | None = None
     log_dir: str | None = None
+    # The step after which the run diverged and was finished (capacity.DivergenceExit).
+    diverged_at: int | None = None
     loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
     generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
     targets: Any = None  # (T, p, 2) numpy array, the trajectories drawn
@@ -265,6 +267,7 @@ def measure_ensemble(
     trainer_kwargs: dict | None = None,
     keep_module: bool = False,
     verbose: bool = False,
+    stop_diverged: bool = True,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -293,6 +296,11 @@ def measure_ensemble(
 
     Lightning's own messages (its GPU/TPU banner, tips, "fit stopped") are hidden unless
     ``verbose=True``; the caller's warning filters and log levels are left as they were.
+
+    A replica whose training diverged is finished: it counts 0, as it would have, its
+    gradients are dropped, and the run stops once every replica has diverged
+    (:class:`~rnn_capacity.capacity.DivergenceExit`; ``stop_diverged=False`` trains every
+    iteration regardless). ``result.diverged_at`` is the step it diverged at, or None.
 
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
@@ -362,6 +370,9 @@ def measure_ensemble(
         hps.append(hp | {"learn_initial_state": learn_initial_state, **effective[k], **hparams[k]})
     capacity = CapacityCallback(threshold, hparams=hps)
     callbacks = [capacity]
+    exit_ = DivergenceExit() if stop_diverged else None
+    if exit_ is not None:
+        callbacks.append(exit_)
     history = LossHistory() if record_losses else None
     if history is not None:
         callbacks.append(history)
@@ -401,6 +412,7 @@ def measure_ensemble(
             replicas=len(replicas),
             parameters=module.parameter_counts(k),
             log_dir=loggers[k].log_dir if loggers else None,
+            diverged_at=exit_.diverged_at[k] if exit_ and exit_.diverged_at else None,
             loss_curve=history.curves[k] if history is not None else None,
         )
         if keep_trajectories:

@@ -442,6 +442,9 @@ class Configuration(Record):
     parameters: dict[str, int] | None = spec(check=_parameters, omit_none=True, default=None)
     # Every option's effective value, defaults included (absent in older journals).
     options: dict[str, Any] | None = spec(omit_none=True, default=None)
+    # Per try, the step after which it diverged and was finished (None: it did not);
+    # absent when no try diverged (and in older journals).
+    diverged_at: list[int | None] | None = spec(omit_none=True, default=None)
     failed: str | None = spec(omit_none=True, default=None)
 
     def validate(self, prefix: str = "") -> None:
@@ -449,6 +452,8 @@ class Configuration(Record):
             raise Invalid(prefix + "counts", f"a count above p = {self.p}: {self.counts}")
         if len(self.final_losses) != len(self.counts):
             raise Invalid(prefix + "final_losses", "one per try is expected (as counts)")
+        if self.diverged_at is not None and len(self.diverged_at) != len(self.counts):
+            raise Invalid(prefix + "diverged_at", "one per try is expected (as counts)")
 
 
 @stored

@@ -76,6 +76,7 @@ def train_batch(
         models[start + i] = best.module.replica(best.replica_index)
         mean = sum(counts) / len(counts)
         p = tries[0].num_sequences
+        diverged = [r.diverged_at for r in tries]
         records.append(
             Configuration(
                 index=start + i,
@@ -91,6 +92,7 @@ def train_batch(
                 ensemble=tries[0].replicas,  # replicas trained together
                 parameters=tries[0].parameters,  # the same for every try (same p)
                 options=tries[0].options,
+                diverged_at=diverged if any(d is not None for d in diverged) else None,
             )
         )
     return records, models
