@@ -117,6 +117,16 @@ def seeds_of(point: TrainingPoint, tries: int) -> list[int]:
     return [2 * point.index + t for t in range(tries)]
 
 
+#: Iterations at which each try's training loss is kept (``loss_at``): what a rule that
+#: stops hopeless runs early could read (bench/prune_rule.py validates one on them).
+LOSS_CHECKPOINTS = (1, 50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 2500, 3000)
+
+
+def loss_at(curve: list[float]) -> dict[str, float]:
+    """The losses of ``curve`` after each of :data:`LOSS_CHECKPOINTS` it reached."""
+    return {str(i): curve[i - 1] for i in LOSS_CHECKPOINTS if i <= len(curve)}
+
+
 def train(model, hidden, points, variant, tries, iterations, data) -> list[dict]:
     """Train ``points`` (all tries of all of them) as one ensemble."""
     settings = {k: v for k, v in variant.items() if k != "learn_initial_state"}
@@ -129,6 +139,7 @@ def train(model, hidden, points, variant, tries, iterations, data) -> list[dict]
         learn_initial_state=variant["learn_initial_state"],
         log_dir=None,
         data_path=data,
+        record_losses=True,
     )
     out = []
     for i, t in enumerate(points):
@@ -148,6 +159,9 @@ def train(model, hidden, points, variant, tries, iterations, data) -> list[dict]
                 "original_count": t.count,
                 "smoothed_count": t.smoothed_count,
                 "final_losses": [r.final_loss for r in mine],
+                # Per try, the training loss after the checkpoint iterations (a run that
+                # stopped early, diverged, has fewer).
+                "loss_at": [loss_at(r.loss_curve) for r in mine],
                 "seconds": round(mine[0].seconds, 1),
                 "ensemble": len(replicas),
                 "iterations": iterations,
