@@ -8,7 +8,11 @@ Methods (``--methods``):
 * ``autograd`` — the eager time loop, differentiated by autograd (the models'
   ``hand_written_bptt = False``);
 * ``bptt`` — the hand-written BPTT of models/bptt.py (forward loop without recording,
-  backward loop for the state gradients only, one batched product per weight);
+  backward loop for the state gradients only, one batched product per weight), its time
+  loop in Python;
+* ``native`` — the same, its leaky time loop in C++ (models/native.py: one batched
+  product and one fused pass per step; sRNN, TRNN, MTRNN, PC-RNN-V, PC-RNN-HC-A,
+  PC-RNN-GC-HC-A; the others run as ``bptt``);
 * ``compile`` / ``compile-cpp`` — ``torch.compile`` of the forward (AOTAutograd compiles
   its backward too) of the eager loop, as ``--compile`` did before, with Inductor's Python or
   C++ wrapper; ``compile-bptt`` — the hand-written loop under ``torch.compile``;
@@ -52,12 +56,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import HPARAMS, LR, machine, rounded  # noqa: E402
 
 from rnn_capacity.data import TrajectoryDataModule  # noqa: E402
-from rnn_capacity.models import MODELS  # noqa: E402
+from rnn_capacity.models import MODELS, native  # noqa: E402
 from rnn_capacity.models.compiled import WholeStep  # noqa: E402
 
 METHODS = (
     "autograd",
     "bptt",
+    "native",
     "compile",
     "compile-cpp",
     "compile-bptt",
@@ -143,7 +148,9 @@ def prepare(module, method: str, name: str = ""):
     if method.startswith("compile-step"):
         return whole_step(module, cpp=method.endswith("cpp"))
     module = copy.deepcopy(module)
-    module.hand_written_bptt = method in ("bptt", "compile-bptt")
+    module.hand_written_bptt = method in ("bptt", "native", "compile-bptt")
+    if method == "native" and native.loops() is None:
+        raise SystemExit("--methods native: the C++ loop is not available here")
     if method.startswith("compile"):
         torch._dynamo.config.cache_size_limit = max(torch._dynamo.config.cache_size_limit, 64)
         options = {"cpp_wrapper": method == "compile-cpp"}
@@ -152,6 +159,7 @@ def prepare(module, method: str, name: str = ""):
     params = [q for group in optimizer.param_groups for q in group["params"]]
 
     def step(targets):
+        native.set_enabled(method == "native")  # the switch is per process: per step here
         for q in params:
             q.grad = None
         loss = module.replica_losses(module(targets), targets).sum()
@@ -162,11 +170,13 @@ def prepare(module, method: str, name: str = ""):
     return module, step
 
 
-def compare(reference, module, targets) -> dict:
-    """Max differences of outputs, losses and gradients against the reference module."""
+def compare(reference, module, targets, module_native: bool = False) -> dict:
+    """Max differences of outputs, losses and gradients against the reference module
+    (``module_native``: the module's time loop in C++)."""
     out = {}
     results = []
-    for m in (reference, module):
+    for m, on in ((reference, False), (module, module_native)):
+        native.set_enabled(on)
         m.zero_grad(set_to_none=True)
         pred = m(targets)
         losses = m.replica_losses(pred, targets)
@@ -200,7 +210,7 @@ def time_cell(name: str, k: int, p: int, args) -> list[dict]:
             if method.startswith("compile-step"):
                 checks[method] = adam_check(base, method, targets)
             else:
-                checks[method] = compare(ref, prepare(base, method)[0], targets)
+                checks[method] = compare(ref, prepare(base, method)[0], targets, method == "native")
     for run in runs.values():
         for _ in range(args.warmup):
             run["step"](targets)

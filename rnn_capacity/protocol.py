@@ -71,6 +71,9 @@ class SweepPreset:
     # one (a configuration's tries stay one ensemble, not padded to another's p); the
     # search is then no longer the original's strictly sequential one.
     concurrent_search: bool = False
+    # The leaky time loops in C++ (models/native.py): built once per machine (about a
+    # minute), so only where a search runs for hours.
+    native_loop: bool = False
 
 
 #: Tries of a configuration in the ``quick`` preset: single runs at one configuration are
@@ -88,7 +91,7 @@ QUICK_TRIES = 3
 SWEEP_PRESETS: dict[str, SweepPreset] = {
     "paper": SweepPreset(
         calls=None, tries=TRIES, iterations=ITERATIONS, batch_size=1, initial_points=10,
-        learn_initial_state=None, batch_tries=True, variant=True,
+        learn_initial_state=None, batch_tries=True, variant=True, native_loop=True,
     ),
     "quick": SweepPreset(
         calls=2, tries=QUICK_TRIES, iterations=ITERATIONS, batch_size=1, initial_points=1,

@@ -32,6 +32,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from . import native
+
 
 class Drive:
     """A drive ``d = drive(f)`` and its backward, for one forward/backward pass.
@@ -123,6 +125,15 @@ class LeakyLoop(torch.autograd.Function):
     def forward(ctx, h0, a, steps, velocity, kind, *weights):
         if a is not None and a.requires_grad:
             raise ValueError("the leaky rate is a hyperparameter: it takes no gradient here")
+        # The C++ loop (models/native.py) where it applies: a linear drive on the CPU.
+        ctx.native = kind == "linear" and native.applies(h0, *weights) and native.available()
+        if ctx.native:
+            W, code = weights
+            F = native.loops().leaky_forward(h0, a, steps, velocity, W, code)
+            ctx.W, ctx.code, ctx.steps = W, code, steps
+            ctx.velocity, ctx.has_a = velocity, a is not None
+            ctx.save_for_backward(F, *(() if a is None else (a,)))
+            return F[:, 1:]
         drive = _drive(kind, weights, steps)
         k, p, h = h0.shape
         F = h0.new_empty(k, steps + 1, p, h)  # tanh(h_0..h_T)
@@ -149,6 +160,11 @@ class LeakyLoop(torch.autograd.Function):
     def backward(ctx, gF):
         F, *rest = ctx.saved_tensors
         a = rest[0] if ctx.has_a else None
+        if ctx.native:
+            G, gh0 = native.loops().leaky_backward(F, gF, a, ctx.W, ctx.velocity)
+            weight_grads = LinearDrive(ctx.W, ctx.code).grads(G, F, ctx.needs_input_grad[5:])
+            return (gh0 if ctx.needs_input_grad[0] else None, None, None, None, None,
+                    *weight_grads)  # fmt: skip
         drive, steps = ctx.drive, ctx.steps
         ds = F.unbind(1)  # tanh(h_t): tanh_backward(g, tanh(h)) = g ⊙ (1 - tanh²(h))
         gfs = gF.unbind(1)  # ∂L/∂f_1..f_T, through the read-out

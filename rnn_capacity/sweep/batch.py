@@ -17,6 +17,7 @@ from ..capacity import objective
 from ..cli import quiet_lightning
 from ..config import SearchConfig
 from ..measure import Replica, measure_ensemble
+from ..models import native
 from ..records import Configuration
 from .settings import SweepSettings
 
@@ -50,6 +51,7 @@ def train_batch(
             options = values | config.fixed | (settings.settings or {})
             replicas.append(Replica(p, seed, options, name=run_name(start + i, t)))
     groups = [replicas] if settings.batch_tries else [[r] for r in replicas]
+    native.set_enabled(settings.native)  # in this process: the driver's or a worker's
     results = []
     with quiet_lightning():
         for group in groups:

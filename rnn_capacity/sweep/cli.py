@@ -95,6 +95,14 @@ def build_parser() -> ArgumentParser:
         "p padded to multiples of 16 to reuse graphs (default: where it measured faster on "
         "a CPU, in runs of >= 3000 iterations: PC-RNN-GC, LSTM, GRU at small K·p)",
     )
+    p.add_argument(
+        "--native",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the leaky time loops (sRNN, TRNN, MTRNN, PC-RNN-V, -HC-A, -GC-HC-A) in C++, "
+        "built once per machine (about a minute; the Python loop where it cannot be built; "
+        "default: the preset's, on for paper)",
+    )
     add_executor(p)
     add_progress(p)
     return p
@@ -122,6 +130,7 @@ def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
         data=args.data,
         accelerator=args.accelerator,
         compile=args.compile,
+        native=args.native,
         executor=args.executor,
         workers=args.workers,
         address=args.address,

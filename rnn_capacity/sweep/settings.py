@@ -59,6 +59,7 @@ class SweepSettings:
     resume: bool = False
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool | None = None  # None: where it pays (models.compiled.compile_by_default)
+    native: bool = False  # the leaky time loops in C++ where they build (models/native.py)
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
     executor: str = "local"  # or "process", "ray" (rnn_capacity.sweep.executors)
     workers: int | None = 1  # ray: None = the cluster's CPUs
@@ -75,7 +76,7 @@ class SweepSettings:
 PRESET_OPTIONS = tuple(
     f.name
     for f in fields(SweepPreset)
-    if f.name not in ("variant", "start_at_reference", "concurrent_search")
+    if f.name not in ("variant", "start_at_reference", "concurrent_search", "native_loop")
 )
 RANGES = {
     "calls": (1, 10**6),
@@ -109,6 +110,7 @@ def resolve_settings(
     data: str | None = None,
     accelerator: str = DEFAULT_ACCELERATOR,
     compile: bool | None = None,
+    native: bool | None = None,
     executor: str = DEFAULT_EXECUTOR,
     workers: int | None = None,
     address: str | None = None,
@@ -197,6 +199,7 @@ def resolve_settings(
         data=data,
         resume=resume,
         compile=compile,
+        native=PRESETS[preset].native_loop if native is None else native,
         settings=protocol,
         executor=executor,
         workers=workers,
