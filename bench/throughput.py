@@ -35,11 +35,13 @@ Also measured:
 * ``--compile``: the package with the whole training step compiled into one graph
   (``rnn_capacity.models.compiled``), timed beside its default; the compile lands in the
   start-up, not in the steady state.
+* ``--native``: the package with its leaky time loop in C++ (``rnn_capacity.models.native``,
+  the ``paper`` preset's default where it builds), timed beside the Python loop.
 * ``--project``: the wall time of one full ``paper`` sweep of PC-RNN-HC-A at H = 60
   (300 configurations × 2 tries × 3000 iterations), from K = 2 runs at a sample of p.
 
     python bench/throughput.py [--models M ...] [--ks 1 2 16] [--iterations 300]
-        [--warmup 20] [--repeats 3] [--threads T] [--compile] [--project] [--json]
+        [--warmup 20] [--repeats 3] [--threads T] [--compile] [--native] [--project] [--json]
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ from original_style import (  # noqa: E402
 from rnn_capacity.cli import quiet_lightning  # noqa: E402
 from rnn_capacity.data import TrajectoryDataModule, read_raw_trajectories  # noqa: E402
 from rnn_capacity.measure import make_trainer  # noqa: E402
-from rnn_capacity.models import MODELS  # noqa: E402
+from rnn_capacity.models import MODELS, native  # noqa: E402
 from rnn_capacity.models.compiled import compile_training_step  # noqa: E402
 
 HIDDEN = 60
@@ -141,12 +143,15 @@ def run_package(
     iterations: int,
     bptt: bool | None = None,
     compile: bool = False,
+    native_loop: bool = False,
 ) -> dict:
     """K replicas of ``name`` in one ``Trainer.fit``: start-up includes the data module, the
     module, the Trainer and the first ``warmup`` iterations. ``bptt=False`` trains through
     autograd's time loop instead of the model's hand-written BPTT (None: its default);
     ``compile=True`` with the whole step compiled (``--compile``; start-up includes the
-    compile, or Inductor's cache lookup)."""
+    compile, or Inductor's cache lookup); ``native_loop=True`` with the leaky time loop in
+    C++ (models/native.py, built before the timing starts)."""
+    native.set_enabled(native_loop)
     t0 = time.perf_counter()
     seeds = list(range(k))
     data = TrajectoryDataModule(num_sequences=[p] * k, seed=seeds)
@@ -160,6 +165,7 @@ def run_package(
     clock = IterationClock()
     trainer = make_trainer(warmup + iterations, accelerator="cpu", callbacks=[clock])
     trainer.fit(module, datamodule=data)
+    native.set_enabled(False)
     return split(t0, clock.times, warmup, iterations)
 
 
@@ -242,6 +248,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
         sides += [("autograd", k) for k in ks]
     if args.compile:
         sides += [("compiled", k) for k in ks]
+    if args.native:
+        sides += [("native", k) for k in ks]
     if is_hca:
         sides.insert(1, ("notebook", None))
         sides += [("bare", k) for k in ks]
@@ -258,6 +266,8 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
                 runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, bptt=False))
             elif side == "compiled":
                 runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, compile=True))
+            elif side == "native":
+                runs[side, k].append(run_package(name, k, NUM_SEQUENCES, W, N, native_loop=True))
             else:
                 runs[side, k].append(run_bare(name, k, NUM_SEQUENCES, W, N))
     base = median_of(runs["baseline", None])
@@ -285,6 +295,11 @@ def time_model(name: str, ks: list[int], args, notes: dict) -> list[dict]:
             row["compiled_ratio"] = base["per_iteration_s"] / (comp["per_iteration_s"] / k)
             row["compile_speedup"] = pkg["per_iteration_s"] / comp["per_iteration_s"]
             row["compiled_startup_s"] = comp["startup_s"]
+        if args.native:
+            nat = median_of(runs["native", k])
+            row["native_ms_per_iteration"] = 1e3 * nat["per_iteration_s"]
+            row["native_ratio"] = base["per_iteration_s"] / (nat["per_iteration_s"] / k)
+            row["native_speedup"] = pkg["per_iteration_s"] / nat["per_iteration_s"]
         if is_hca:
             bare = median_of(runs["bare", k])
             row["bare_ms_per_iteration"] = 1e3 * bare["per_iteration_s"]
@@ -420,6 +435,11 @@ def format_row(row: dict) -> str:
             f"{row['compiled_ratio']:5.2f} (x{row['compile_speedup']:.2f} over the default;"
             f" start-up {row['compiled_startup_s']:.1f} s)"
         )
+    if "native_ms_per_iteration" in row:
+        line += (
+            f"   native {row['native_ms_per_iteration']:8.2f} ms/it, ratio "
+            f"{row['native_ratio']:5.2f} (x{row['native_speedup']:.2f} over the default)"
+        )
     return line
 
 
@@ -459,6 +479,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also time the package with the whole step compiled (--compile; cold compiles "
         "take 30-170 s per model and K)",
+    )
+    ap.add_argument(
+        "--native",
+        action="store_true",
+        help="also time the package with the leaky time loop in C++ (models/native.py; the "
+        "paper preset's default for sRNN, TRNN, MTRNN, PC-RNN-V, -HC-A, -GC-HC-A)",
     )
     ap.add_argument("--json", action="store_true", help="print one JSON line at the end")
     return ap
