@@ -80,6 +80,8 @@ def study_args(tmp_path: Path, *extra: str) -> list[str]:
         "5",
         "--batch-size",
         "1",
+        "--executor",  # the search in this process, where the test's signal is sent
+        "local",
     ]
     return [*argv, "--seeds", "1", "--out", str(tmp_path / "study"), *extra]
 

@@ -78,3 +78,20 @@ def test_the_paper_preset_switches_it_on_and_quick_does_not():
     assert resolve_settings("pc_rnn_hc_a", 60, preset="paper")[0].native is True
     assert resolve_settings("pc_rnn_hc_a", 60, preset="quick")[0].native is False
     assert resolve_settings("pc_rnn_hc_a", 60, preset="paper", native=False)[0].native is False
+
+
+def test_a_sweep_in_the_drivers_process_leaves_the_switch_as_it_found_it(tmp_path):
+    """A paper sweep trained inline switches the C++ loops on for its batches only: the
+    library's default (off) holds afterwards, so later calls in the process (a doctest's
+    exact comparison of inference with generation, say) see the Python loop."""
+    from rnn_capacity.config import load_search_config
+    from rnn_capacity.sweep.batch import train_batch
+    from rnn_capacity.sweep.settings import resolve_settings
+
+    settings = resolve_settings("srnn", 4, preset="paper", iterations=2, tries=1,
+                                executor="local", log_dir=tmp_path)[0]  # fmt: skip
+    assert settings.native is True and native.enabled() is False
+    config = load_search_config("srnn")
+    point = [d.low for d in config.space]
+    train_batch([point], 0, settings, config)
+    assert native.enabled() is False

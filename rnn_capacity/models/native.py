@@ -27,6 +27,7 @@ Otherwise the Python loop runs, and the first time one line on stderr says why.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["available", "enabled", "loops", "set_enabled"]
+__all__ = ["available", "enabled", "enabled_as", "loops", "set_enabled"]
 
 SOURCE = Path(__file__).with_name("native_loops.cpp")
 #: The instruction sets the vectorised code is compiled for (torch's CPU capability).
@@ -53,6 +54,18 @@ def set_enabled(on: bool) -> None:
 
 def enabled() -> bool:
     return _enabled
+
+
+@contextlib.contextmanager
+def enabled_as(on: bool):
+    """The C++ loops on or off inside the block, then as before: a sweep training in its
+    driver's process leaves the library's default (off) as it found it."""
+    before = _enabled
+    set_enabled(on)
+    try:
+        yield
+    finally:
+        set_enabled(before)
 
 
 def applies(*tensors: torch.Tensor) -> bool:

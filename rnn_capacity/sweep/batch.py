@@ -51,9 +51,9 @@ def train_batch(
             options = values | config.fixed | (settings.settings or {})
             replicas.append(Replica(p, seed, options, name=run_name(start + i, t)))
     groups = [replicas] if settings.batch_tries else [[r] for r in replicas]
-    native.set_enabled(settings.native)  # in this process: the driver's or a worker's
     results = []
-    with quiet_lightning():
+    # In this process (the driver's or a worker's), for this batch only.
+    with quiet_lightning(), native.enabled_as(settings.native):
         for group in groups:
             results += measure_ensemble(
                 settings.model,
