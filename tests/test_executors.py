@@ -115,6 +115,7 @@ def ray_workers_training() -> list[int]:
     return out
 
 
+@pytest.mark.slow  # about 40 s; the process executor's retry is in the default suite
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_a_killed_ray_worker_is_retried(tmp_path):
     pytest.importorskip("ray")

@@ -313,7 +313,7 @@ def fill_then_retry(full_disk, monkeypatch, tmp_path, capsys, main, argv, fracti
     return last
 
 
-@pytest.mark.parametrize("fraction", [0.02, 0.2])
+@pytest.mark.parametrize("fraction", [0.02, pytest.param(0.2, marks=pytest.mark.slow)])
 def test_sweep_on_a_full_disk_resumes_to_every_configuration_once(
     tmp_path, capsys, monkeypatch, full_disk, fraction
 ):

@@ -143,6 +143,7 @@ def test_study_reads_the_surrogates_optimum_when_asked(tmp_path):
     assert "predicted_count" in quick
 
 
+@pytest.mark.slow  # about 40 s; concurrent sweeps on processes are in the default suite
 def test_a_study_runs_its_sweeps_concurrently_on_ray(tmp_path):
     """Two (model, size) sweeps at once, their batches as tasks on a local Ray cluster."""
     pytest.importorskip("ray")
