@@ -201,8 +201,17 @@ def main(argv=None) -> int:
     dims = [Integer(*SPACE[k], name=k) if k == "vertices_mid" else Real(*SPACE[k], name=k)
             for k in names]  # fmt: skip
     opt = Optimizer(dims, base_estimator="GP", n_initial_points=args.initial, random_state=0)
-    for c in done:
-        opt.tell([c["knobs"][k] for k in names], c["objective"])
+    # Resume replays the search: every candidate but the first (the shipped data, x0) was
+    # asked, so ask again before telling it, or the optimiser's random state restarts and
+    # hands out its first random candidates a second time.
+    told = set()
+    for j, c in enumerate(done):
+        if j > 0:
+            opt.ask()
+        x = [c["knobs"][k] for k in names]
+        if tuple(x) not in told:  # a repeat (an older resume's) adds nothing to the GP
+            opt.tell(x, c["objective"])
+            told.add(tuple(x))
     # Each surrogate decoded and its screening subset chosen once, for every candidate.
     screens = []
     for path in paths:
@@ -218,6 +227,7 @@ def main(argv=None) -> int:
         knobs = {
             k: (int(v) if k == "vertices_mid" else float(v)) for k, v in zip(names, x, strict=True)
         }
+        tqdm.write(f"candidate {len(done) + 1}: scoring {knobs}")
         records, data = measure(knobs, screens, args.tries, args.iterations,
                                 args.ensemble, args.workers, args.out, log, seen, bar)  # fmt: skip
         objective, per = score(records)
