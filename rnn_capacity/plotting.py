@@ -9,6 +9,7 @@ only by a command that draws.
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 from .files import write_atomic
@@ -26,6 +27,20 @@ def pyplot():
     import matplotlib.pyplot as plt  # after the backend: see above
 
     return plt
+
+
+def unclash_ticks(ax) -> None:
+    """Turn the x tick labels 45° where two of them overlap (3000 and 4000 on a log axis)."""
+    fig = ax.figure
+    fig.canvas.draw()  # the labels' extents exist once drawn
+    boxes = [t.get_window_extent() for t in ax.get_xticklabels() if t.get_text()]
+    boxes.sort(key=lambda b: b.x0)
+    gap = 3.0  # pixels: labels closer than this read as one number ("30004000")
+    if any(a.x1 + gap > b.x0 for a, b in itertools.pairwise(boxes)):
+        for t in ax.get_xticklabels():
+            t.set_rotation(45)
+            t.set_horizontalalignment("right")
+            t.set_rotation_mode("anchor")
 
 
 def save(fig, path: Path) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import shlex
 import sys
@@ -46,8 +47,8 @@ from .errors import (
 from .files import LOCK, DirectoryLock, open_record, write_atomic
 from .interrupt import Interrupted, interruptible_command, report_interrupted
 from .measure import count_parameters
-from .models import BUILTIN_MODELS, MODELS, model_slug
-from .plotting import FORMATS, SAMPLES, pyplot, save_figure, trajectories_figure
+from .models import BUILTIN_MODELS, MODELS, model_label, model_slug
+from .plotting import FORMATS, SAMPLES, pyplot, save_figure, trajectories_figure, unclash_ticks
 from .progress import add_progress, apply_progress
 from .records import Evaluation
 from .reference import load_data_bias, load_reference
@@ -347,8 +348,9 @@ def markdown(
     lines += ["![count at the optimum against model size](capacity.png)", ""]
     overlay = ", dashed: the original study's surrogate prediction" if reference else ""
     lines += [
-        f"Solid: this package (mean ± std over the evaluation seeds){overlay} "
-        "([SVG](capacity.svg)).",
+        f"Solid: this package (mean ± std over the evaluation seeds){overlay}. Models are "
+        "set a little apart around each size, so that points that coincide (two counts of "
+        "0, say) are all seen ([SVG](capacity.svg)).",
         "",
     ]
     lines += markdown_table(rows, reference)
@@ -451,9 +453,12 @@ def capacity_figure(evaluations: list[Evaluation], reference: dict[str, list] | 
     for ev in sort_evaluations(evaluations):
         by_model.setdefault(ev.model, []).append(ev)
     fig, ax = pyplot().subplots(figsize=(10, 5.5))
-    sizes: set[int] = set()
-    for model, evs in by_model.items():
-        sizes |= plot_model(ax, model, evs, (reference or {}).get(model, []))
+    sizes = {e.hidden_size for e in evaluations}
+    sizes |= {r.size for m in by_model for r in (reference or {}).get(m, [])}
+    log_x = use_log_x(sizes)
+    for i, (model, evs) in enumerate(by_model.items()):
+        shift = dodge(i, len(by_model), log_x, sorted(sizes))
+        plot_model(ax, model, evs, (reference or {}).get(model, []), shift)
     set_size_axis(ax, sorted(sizes))
     ax.set_xlabel("hidden units H")
     ax.set_ylabel("sequences learned (mean count at the optimum)")
@@ -473,25 +478,36 @@ def parameter_figure(evaluations: list[Evaluation], reference: dict[str, list] |
     for ev in sort_evaluations(evaluations):
         by_model.setdefault(ev.model, []).append(ev)
     fig, ax = pyplot().subplots(figsize=(10, 5.5))
+    xs, ys = [], [1.0]
     for model, evs in by_model.items():
+        xs += [evaluation_parameters(e)["trainable"] for e in evs]
+        ys += [e.mean_count + e.std_count for e in evs]
+        refs = (reference or {}).get(model, [])
+        xs += [reference_parameters(r)["trainable"] for r in refs]
+        ys += [r.surrogate_predicted_count for r in refs]
+    for i, (model, evs) in enumerate(by_model.items()):
+        shift = dodge(i, len(by_model), True, xs)
         colour, marker = model_colour(model), model_marker(model)
-        x = [evaluation_parameters(e)["trainable"] for e in evs]
+        x = [shift(evaluation_parameters(e)["trainable"]) for e in evs]
         ax.errorbar(
             x, [e.mean_count for e in evs], yerr=[e.std_count for e in evs],
             fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
-            zorder=3, label=model + teacher_forced_label(evs),
+            zorder=3, label=legend_name(model, evs), **EDGE,
         )  # fmt: skip
         refs = (reference or {}).get(model, [])
         if refs:
             ax.plot(
-                [reference_parameters(r)["trainable"] for r in refs],
+                [shift(reference_parameters(r)["trainable"]) for r in refs],
                 [r.surrogate_predicted_count for r in refs], "--", marker=marker,
                 mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
             )  # fmt: skip
     ax.set_xscale("log")
-    # symlog: log above 1 sequence, linear below, so that a count of 0 is still drawn.
+    if xs:  # a margin of a fifth of a decade: no marker is cut at either end
+        ax.set_xlim(min(xs) / 10**0.2, max(xs) * 10**0.2)
+    # symlog: log above 1 sequence, linear below, so that a count of 0 is still drawn;
+    # a sliver below 0 and room above the largest count, so that no marker is cut.
     ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(-0.12, max(ys) * 1.6)
     ax.set_xlabel("trainable parameters (per model, at its p)")
     ax.set_ylabel("sequences learned (mean count at the optimum)")
     ax.grid(True, which="both", alpha=0.3)
@@ -500,21 +516,44 @@ def parameter_figure(evaluations: list[Evaluation], reference: dict[str, list] |
     return fig
 
 
-def plot_model(ax, model: str, evs: list[Evaluation], refs: list) -> set[int]:
-    """Our counts (solid, error bars) and the original's prediction (dashed); the sizes."""
+def plot_model(ax, model: str, evs: list[Evaluation], refs: list, shift=None) -> None:
+    """Our counts (solid, error bars) and the original's prediction (dashed), each x
+    moved by ``shift`` (:func:`dodge`)."""
+    shift = shift or (lambda x: x)
     colour, marker = model_colour(model), model_marker(model)
-    x = [e.hidden_size for e in evs]
     ax.errorbar(
-        x, [e.mean_count for e in evs], yerr=[e.std_count for e in evs],
-        fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
-        zorder=3, label=model + teacher_forced_label(evs),
+        [shift(e.hidden_size) for e in evs], [e.mean_count for e in evs],
+        yerr=[e.std_count for e in evs], fmt="-", marker=marker, color=colour, ms=6, lw=1.8,
+        capsize=4, elinewidth=1.2, zorder=3, label=legend_name(model, evs), **EDGE,
     )  # fmt: skip
     if refs:
         ax.plot(
-            [r.size for r in refs], [r.surrogate_predicted_count for r in refs], "--",
+            [shift(r.size) for r in refs], [r.surrogate_predicted_count for r in refs], "--",
             marker=marker, mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
         )  # fmt: skip
-    return set(x) | {r.size for r in refs}
+
+
+#: A thin white edge around our markers: one drawn over another stays visible.
+EDGE = {"mec": "white", "mew": 0.6}
+#: How far apart :func:`dodge` sets the models at one x, as a fraction of the axis.
+DODGE = 0.006
+
+
+def dodge(i: int, n: int, log_x: bool, xs: list[float]):
+    """The x shift of model ``i`` of ``n``: models side by side around each x, a small
+    fraction of the axis apart, so that two models with the same count at one size (both
+    at 0, say) are both seen. Multiplicative on a log axis, additive on a linear one."""
+    offset = (i - (n - 1) / 2) * DODGE
+    if log_x:
+        span = math.log10(max(xs) / min(xs)) if xs and min(xs) > 0 else 1.0
+        return lambda x: x * 10 ** (offset * span)
+    span = (max(xs) - min(xs)) if xs else 1.0
+    return lambda x: x + offset * (span or 1.0)
+
+
+def legend_name(model: str, evs: list[Evaluation]) -> str:
+    """The model's short name (``PC-RNN-HC-A``, a plug-in's class name), and how it counts."""
+    return model_label(model) + teacher_forced_label(evs)
 
 
 def legend_handles(ax, reference) -> list:
@@ -537,15 +576,17 @@ def set_size_axis(ax, sizes: list[int]) -> None:
         ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.set_xticks(sizes)
     ax.xaxis.set_major_formatter(plt.ScalarFormatter())
-    # 3000 and 4000 sit close on a log axis: smaller labels keep them apart.
     ax.tick_params(axis="x", labelsize=8)
+    unclash_ticks(ax)  # 3000 and 4000 sit close on a log axis
 
 
 def evaluation_trajectories(ev: Evaluation, samples: dict):
     """The figure of an evaluation's samples: generated against target, its first seed."""
     mode = " (teacher-forced count)" if ev.teacher_forced_count else ""
     seed = f", seed {ev.seeds[0]}" if ev.seeds else ""
-    title = f"{ev.model} H={ev.hidden_size} p={ev.p}{seed}: generated vs target{mode}\n"
+    title = (
+        f"{model_label(ev.model)} H={ev.hidden_size} p={ev.p}{seed}: generated vs target{mode}\n"
+    )
     title += f"count {ev.count_label()} over {n_seeds(ev)} seeds"
     return trajectories_figure(
         samples["generated"], samples["targets"], samples["errors"],

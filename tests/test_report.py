@@ -20,6 +20,7 @@ from rnn_capacity.report import (
     collect,
     deduplicate,
     main,
+    parameter_figure,
     ratio,
     reference_rows,
     table_rows,
@@ -317,3 +318,55 @@ def test_the_shipped_data_bias_covers_every_replayable_model():
                   "antisymmetric_rnn", "esn"}  # fmt: skip
     assert set(bias) == replayable
     assert all(b.ratio > 0 and b.n >= 12 for b in bias.values())
+
+
+# ------------------------------------------------------------------------- figures
+
+
+def test_figures_name_models_short_and_keep_coinciding_points_apart(tmp_path):
+    """Legends show each model's short name, not its registry or import name; two models
+    with the same count at the same size are drawn side by side (both seen); the count
+    against parameters keeps every point, 0 and the largest, inside its axes."""
+    write_evaluation(tmp_path / "a", "pc_rnn_hc_a", 30, 9, [0, 0])
+    write_evaluation(tmp_path / "b", "srnn", 30, 9, [0, 0])
+    write_evaluation(tmp_path / "c", "gru", 60, 41, [41, 41], teacher_forced=True)
+    evs = collect([tmp_path])
+    for figure in (capacity_figure, parameter_figure):
+        fig = figure(evs, reference_rows(e.model for e in evs))
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels[:3] == ["sRNN", "GRU (teacher-forced count)", "PC-RNN-HC-A"]
+        ours = {c.get_label(): c for c in ax.containers}  # errorbars: ours, one per model
+        zero_x = [float(ours[m].lines[0].get_xdata()[0]) for m in ("sRNN", "PC-RNN-HC-A")]
+        assert zero_x[0] != zero_x[1]  # the two at count 0 do not coincide
+        low, high = ax.get_ylim()
+        assert low < 0 and high > 41 + 0.5
+        fig.clf()
+
+
+def test_tick_labels_that_would_touch_are_turned():
+    from rnn_capacity.report import set_size_axis
+
+    fig, ax = report_module.pyplot().subplots(figsize=(10, 5.5))
+    ax.plot([4, 4000], [0, 1])
+    set_size_axis(ax, [4, 8, 30, 40, 60, 1000, 2000, 3000, 4000])
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {45.0}
+    fig.clf()
+    fig, ax = report_module.pyplot().subplots(figsize=(10, 5.5))
+    ax.plot([30, 60], [0, 1])
+    set_size_axis(ax, [30, 40, 60])
+    assert {t.get_rotation() for t in ax.get_xticklabels()} == {0.0}
+    fig.clf()
+
+
+def test_model_labels():
+    from rnn_capacity.models import BUILTIN_MODELS, PCRNNHCA, model_label
+
+    assert model_label("pc_rnn_hc_a") == "PC-RNN-HC-A" and model_label("srnn") == "sRNN"
+    assert model_label("mypkg.cells:Jordan") == "Jordan"  # not imported
+    assert len({model_label(m) for m in BUILTIN_MODELS}) == len(BUILTIN_MODELS)
+
+    class Mine(PCRNNHCA):  # a subclass is not shown under its parent's name
+        pass
+
+    assert Mine.__dict__.get("display_name") is None

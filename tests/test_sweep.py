@@ -486,3 +486,28 @@ def test_a_resume_keeps_the_run_options_its_directory_was_started_with(tmp_path)
     assert len(records(tmp_path)) == 2
     with pytest.raises(SystemExit):  # an explicit disagreement is one line, exit 2
         main(args(tmp_path, "--calls", "3", "--resume", "--tries", "5"))
+
+
+def test_the_search_figures_name_the_model_and_size(tmp_path, monkeypatch):
+    """convergence.png and objective.png are titled with the model and size, and the
+    partial-dependence panels keep at most 4 ticks on a linear axis (no collisions)."""
+    from skopt import Optimizer
+
+    from rnn_capacity.config import load_search_config
+    from rnn_capacity.sweep import loop
+
+    config = load_search_config("pc_rnn_hc_a")
+    opt = Optimizer(config.skopt_space(), n_initial_points=3, random_state=0)
+    for _ in range(5):
+        x = opt.ask()
+        opt.tell(x, float(x[0]))
+    figures = {}
+    monkeypatch.setattr(loop, "save", lambda fig, path: figures.setdefault(path.name, fig))
+    loop.save_plots(opt, tmp_path, "PC-RNN-HC-A H = 60")
+    assert figures["convergence.png"].axes[0].get_title().startswith("PC-RNN-HC-A H = 60")
+    objective = figures["objective.png"]
+    assert objective._suptitle.get_text().startswith("PC-RNN-HC-A H = 60: partial dependence")
+    for ax in objective.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "linear" and axis.get_visible():
+                assert len(axis.get_major_locator()()) <= 5

@@ -31,6 +31,7 @@ from .registry import (
     ModelRegistry,
     is_model_name,
     model_help,
+    model_label,
     model_slug,
     resolve_model,
 )
@@ -42,6 +43,7 @@ __all__ += [
     "SPACE_HELP",
     "is_model_name",
     "model_help",
+    "model_label",
     "model_slug",
 ]
 __all__ += ["ModelRegistry", "resolve_model"]

@@ -42,6 +42,8 @@ class AntisymmetricRNN(CapacityModule):
         torch.Size([60, 3, 2])
     """
 
+    display_name = "Antisymmetric RNN"
+
     OPTIONS = (TAU, GAMMA)
 
     def __init__(

@@ -143,6 +143,10 @@ class CapacityModule(pl.LightningModule):
         True
     """
 
+    #: The short name figures and tables show (``"PC-RNN-HC-A"``). Read from the class's
+    #: own ``__dict__`` (:func:`~rnn_capacity.models.model_label`): a subclass without one
+    #: shows its class name, not its parent's name.
+    display_name: str | None = None
     frozen: tuple[str, ...] = ()
     #: Frozen tensors that training sets all the same, outside the optimiser (the ESN's
     #: closed-form read-out): they count as trainable parameters.

@@ -39,6 +39,8 @@ class SRNN(CapacityModule):
         {'trainable': 114, 'per_sequence': 24, 'shared': 90}
     """
 
+    display_name = "sRNN"
+
     def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):
         super().__init__(hidden_size, num_sequences, **kwargs)
 
@@ -82,6 +84,8 @@ class TRNN(CapacityModule):
         >>> single.generate().shape
         torch.Size([60, 5, 2])
     """
+
+    display_name = "TRNN"
 
     OPTIONS = (TAU,)
 
@@ -149,6 +153,8 @@ class MTRNN(CapacityModule):
         ...
         rnn_capacity.errors.UsageError: hyperparameter tau_slow=0.5 out of range for MTRNN: ...
     """
+
+    display_name = "MTRNN"
 
     OPTIONS = (TAU_SLOW, TAU_FAST)
 

@@ -59,6 +59,8 @@ class ESN(TRNN):
         {'trainable': 102, 'per_sequence': 0, 'shared': 102}
     """
 
+    display_name = "ESN"
+
     OPTIONS = (TAU, CONNECTIVITY, SIGMA, RIDGE)
     frozen = ("h0", "W_r", "b_r", "W_o", "b_o")
     fitted = ("W_o", "b_o")  # by least squares, not by Adam

@@ -124,6 +124,8 @@ class LSTM(FeedbackModule):
         False
     """
 
+    display_name = "LSTM"
+
     def init_state(self, g, p):
         return {"c0": randn(g, p, self.hidden_size)}
 
@@ -188,6 +190,8 @@ class GRU(FeedbackModule):
         'train'
     """
 
+    display_name = "GRU"
+
     def init_weights(self, g, p, **hp):
         return self.cell_weights(g, 3)
 
@@ -228,6 +232,8 @@ class UGRNN(CapacityModule):
         >>> model.parameter_counts()  # W_u, W_r, b_u, b_r, W_o, b_o; fixed initial states
         {'trainable': 162, 'per_sequence': 0, 'shared': 162}
     """
+
+    display_name = "UGRNN"
 
     def __init__(self, hidden_size: int, num_sequences: int | Sequence[int], **kwargs):
         super().__init__(hidden_size, num_sequences, **kwargs)

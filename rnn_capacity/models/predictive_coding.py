@@ -256,6 +256,8 @@ class PCRNNV(PredictiveCodingModule):
         True
     """
 
+    display_name = "PC-RNN-V"
+
     hand_written_bptt = True
 
     def bptt_loop(self, w, state):
@@ -292,6 +294,8 @@ class PCRNNHCA(AdditiveCauses, PredictiveCodingModule):
         (torch.Size([60, 1, 3, 8]), torch.Size([60, 1, 3, 3]))
     """
 
+    display_name = "PC-RNN-HC-A"
+
     hand_written_bptt = True
 
     def bptt_loop(self, w, state):
@@ -320,6 +324,8 @@ class PCRNNHCM(MultiplicativeCauses, PredictiveCodingModule):
         >>> model.replicas[0]["W_cd"].shape  # C×F: one cause per sequence, 4 factors
         torch.Size([3, 4])
     """
+
+    display_name = "PC-RNN-HC-M"
 
     hand_written_bptt = True
     bptt_max_sequences = 500  # K·P; above, autograd's loop measured faster
@@ -360,6 +366,8 @@ class PCRNNGC(Velocity, PredictiveCodingModule):
         >>> list(PCRNNGC.options())
         ['alpha_h_prime', 'state_inference', 'tau', 'lr']
     """
+
+    display_name = "PC-RNN-GC"
 
     OPTIONS = (ALPHA_H_PRIME, STATE_INFERENCE)
 
@@ -448,6 +456,8 @@ class PCRNNGCHCA(AdditiveCauses, VelocityCauses):
         True
     """
 
+    display_name = "PC-RNN-GC-HC-A"
+
     hand_written_bptt = True
 
     def bptt_loop(self, w, state):
@@ -474,6 +484,8 @@ class PCRNNGCHCM(MultiplicativeCauses, VelocityCauses):
         >>> model.replicas[0]["W_cd"].shape  # C×F
         torch.Size([3, 8])
     """
+
+    display_name = "PC-RNN-GC-HC-M"
 
     hand_written_bptt = True
     bptt_max_sequences = 100  # K·P; K = 4 at p = 45 measured 0.82x of autograd's loop

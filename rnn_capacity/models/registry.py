@@ -217,6 +217,17 @@ def is_model_name(name: object) -> bool:
     return isinstance(name, str) and (name in MODELS or bool(IMPORT_PATH.fullmatch(name)))
 
 
+def model_label(name: str) -> str:
+    """The short name a figure or table shows for a recorded model name: a built-in
+    class's own ``display_name`` (``pc_rnn_hc_a`` -> ``PC-RNN-HC-A``); an import path's
+    class name (``mypkg.cells:Jordan`` -> ``Jordan``); a plug-in's registered name. Nothing
+    is imported: reading results runs no model code."""
+    cls = BUILTIN_MODELS.get(name)
+    if cls is None:
+        return name.rsplit(":", 1)[-1]
+    return cls.__dict__.get("display_name") or cls.__name__
+
+
 def model_slug(name: str) -> str:
     """``name`` as part of a file or directory name: an import path's ``:`` and ``.``
     become ``-`` (``mgu_capacity:MGU`` -> ``mgu_capacity-MGU``; no dot, which would read

@@ -23,6 +23,7 @@ from ..config import SearchConfig
 from ..errors import one_line
 from ..files import write_atomic, write_json
 from ..interrupt import Interrupted, InterruptGuard
+from ..models import model_label
 from ..plotting import pyplot, save
 from ..progress import bar as progress_bar
 from ..progress import write
@@ -152,15 +153,28 @@ def save_state(
     summarise(records, settings, wall).write(settings.out / "summary.json")
 
 
-def save_plots(opt: Optimizer, out: Path) -> None:
-    """``convergence.png`` and ``objective.png`` (partial dependence), atomically."""
-    pyplot()  # matplotlib on its Agg backend before skopt imports pyplot
+def save_plots(opt: Optimizer, out: Path, title: str = "") -> None:
+    """``convergence.png`` and ``objective.png`` (partial dependence), atomically, each
+    titled with ``title`` (the model and size)."""
+    plt = pyplot()  # matplotlib on its Agg backend before skopt imports pyplot
     from skopt.plots import plot_convergence, plot_objective  # imports matplotlib: see pyplot
 
     result = opt.get_result()
-    figures = {"convergence.png": plot_convergence(result).figure}
+    ax = plot_convergence(result)
+    ax.set_title(f"{title}: best objective so far" if title else "best objective so far")
+    ax.set_xlabel("configurations measured")
+    ax.set_ylabel("best objective  p − 2·count  (lower is better)")
+    figures = {"convergence.png": ax.figure}
     if opt.models:  # partial dependence needs a fitted surrogate
-        figures["objective.png"] = np.atleast_1d(plot_objective(result)).flat[0].figure
+        fig = np.atleast_1d(plot_objective(result)).flat[0].figure
+        for a in fig.axes:  # skopt's default ticks collide on small panels
+            for axis in (a.xaxis, a.yaxis):
+                if axis.get_scale() == "linear":
+                    axis.set_major_locator(plt.MaxNLocator(nbins=3))
+            a.tick_params(labelsize=7)
+        head = f"{title}: " if title else ""
+        fig.suptitle(f"{head}partial dependence of the objective p − 2·count (surrogate)")
+        figures["objective.png"] = fig
     for name, fig in figures.items():
         save(fig, out / name)
 
@@ -274,7 +288,8 @@ def _run_sweep(settings, config, lock, announce) -> SweepSummary:
         wall = earlier + time.perf_counter() - start
         save_state(opt, records, settings, wall)
         try:
-            save_plots(opt, settings.out)  # a Ctrl-C now is ignored: the sweep is done
+            title = f"{model_label(settings.model)} H = {settings.hidden_size}"
+            save_plots(opt, settings.out, title)  # a Ctrl-C now is ignored: the sweep is done
         except OSError as exc:  # e.g. a full disk: the results are saved, the plots are not
             sys.stderr.write(f"warning: plots not written ({one_line(exc)})\n")
     return summarise(records, settings, wall)
