@@ -29,6 +29,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax shipped with the pages: they render offline
     "sphinx.ext.viewcode",
     "myst_parser",
     "sphinxarg.ext",  # the CLI reference, generated from the parsers (docs/cli.md)
@@ -61,3 +62,7 @@ html_theme_options = {
     "sidebar_width": "220px",
 }
 html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
+
+# Quotes and ellipses only: "--" in a flag's help (``or --set p=P``) stays two hyphens,
+# not an en dash.
+smartquotes_action = "qe"
