@@ -10,7 +10,9 @@ from measurements on the machine it runs on:
 
 * **configurations**: for each cell and each method (``--methods``: ``autograd``, the
   package as it was before the hand-written BPTT — autograd's loop, and the loss through
-  ``self.log`` at every step; ``bptt``, the package's defaults now), one
+  ``self.log`` at every step; ``bptt``, the package's library defaults, the Python
+  loop; ``native``, the ``paper`` preset's: the leaky loops in C++ where they apply,
+  ``rnn_capacity.models.native``), one
   real ``measure_ensemble`` run of K = 2 (the cell's x0 hyperparameters and its
   ``paper:`` variant, no logging) at each p of ``--ps``: its wall time (start-up, the
   first iterations, the count) plus ``3000 − N`` times its steady-state time per iteration
@@ -57,13 +59,13 @@ from throughput import IterationClock, machine, rounded  # noqa: E402
 from rnn_capacity.cli import quiet_lightning  # noqa: E402
 from rnn_capacity.config import load_search_config  # noqa: E402
 from rnn_capacity.measure import Replica, measure_ensemble  # noqa: E402
-from rnn_capacity.models import BUILTIN_MODELS  # noqa: E402
+from rnn_capacity.models import BUILTIN_MODELS, native  # noqa: E402
 from rnn_capacity.optimum import load_surrogate, training_points  # noqa: E402
 from rnn_capacity.protocol import EVALUATION_SEEDS, ITERATIONS, TRIES  # noqa: E402
 from rnn_capacity.reference import parse_surrogate_name, reference_result  # noqa: E402
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
-METHODS = ("autograd", "bptt")
+METHODS = ("autograd", "bptt", "native")
 
 
 # -- what the study runs --------------------------------------------------------------
@@ -132,12 +134,13 @@ def run_config(model, h, p, k, method, args) -> dict:
         closed = model == "esn"
         n = 1 if closed else args.warmup + args.iterations
         t0 = time.perf_counter()
-        measure_ensemble(
-            model, h, [Replica(p, s, dict(hp)) for s in range(k)], iterations=n,
-            learn_initial_state=config.paper.learn_initial_state, log_dir=None,
-            accelerator="cpu", trainer_kwargs={"callbacks": [clock]},
-            log_every_n_steps=1 if method == "autograd" else 50,
-        )  # fmt: skip
+        with native.enabled_as(method == "native"):
+            measure_ensemble(
+                model, h, [Replica(p, s, dict(hp)) for s in range(k)], iterations=n,
+                learn_initial_state=config.paper.learn_initial_state, log_dir=None,
+                accelerator="cpu", trainer_kwargs={"callbacks": [clock]},
+                log_every_n_steps=1 if method == "autograd" else 50,
+            )  # fmt: skip
         wall = time.perf_counter() - t0
     finally:
         if method == "autograd":
