@@ -259,6 +259,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     ap.add_argument("--out", type=Path, default=Path("results/replay"))
     ap.add_argument("--indices", type=int, nargs="+", help="these training points instead")
+    ap.add_argument(
+        "--first",
+        type=int,
+        metavar="N",
+        help="the search's first N training points instead (in the order it "
+        "measured them: what a sweep visits, for bench/prune_rule.py)",
+    )
     ap.add_argument("--list", action="store_true", help="print the sample and exit")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -277,7 +284,12 @@ def main(argv=None) -> int:
     jobs, mine = [], []
     for path in paths:
         model, hidden, points = decode(path)
-        sample = [points[i] for i in args.indices] if args.indices else choose(points, n)
+        if args.indices:
+            sample = [points[i] for i in args.indices]
+        elif args.first:
+            sample = sorted(points, key=lambda t: t.index)[: args.first]
+        else:
+            sample = choose(points, n)
         variant = variant_of(model, learn, sets)
         if args.list:
             for t in sample:
