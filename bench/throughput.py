@@ -151,21 +151,20 @@ def run_package(
     ``compile=True`` with the whole step compiled (``--compile``; start-up includes the
     compile, or Inductor's cache lookup); ``native_loop=True`` with the leaky time loop in
     C++ (models/native.py, built before the timing starts)."""
-    native.set_enabled(native_loop)
-    t0 = time.perf_counter()
-    seeds = list(range(k))
-    data = TrajectoryDataModule(num_sequences=[p] * k, seed=seeds)
-    module = MODELS[name](
-        HIDDEN, [p] * k, seed=seeds, learn_initial_state=False, **package_hparams(name)
-    )
-    if bptt is not None:
-        module.hand_written_bptt = bptt
-    if compile:
-        compile_training_step(module)
-    clock = IterationClock()
-    trainer = make_trainer(warmup + iterations, accelerator="cpu", callbacks=[clock])
-    trainer.fit(module, datamodule=data)
-    native.set_enabled(False)
+    with native.enabled_as(native_loop):
+        t0 = time.perf_counter()
+        seeds = list(range(k))
+        data = TrajectoryDataModule(num_sequences=[p] * k, seed=seeds)
+        module = MODELS[name](
+            HIDDEN, [p] * k, seed=seeds, learn_initial_state=False, **package_hparams(name)
+        )
+        if bptt is not None:
+            module.hand_written_bptt = bptt
+        if compile:
+            compile_training_step(module)
+        clock = IterationClock()
+        trainer = make_trainer(warmup + iterations, accelerator="cpu", callbacks=[clock])
+        trainer.fit(module, datamodule=data)
     return split(t0, clock.times, warmup, iterations)
 
 

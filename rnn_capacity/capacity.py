@@ -188,9 +188,12 @@ class DivergenceExit(pl.Callback):
 
     def __init__(self) -> None:
         self.diverged_at: list[int | None] = []
+        self.states: set[str] = set()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.diverged_at = [None] * pl_module.num_replicas
+        # The initial states' names, once (drawing them is not free; their values unused).
+        self.states = set(pl_module.init_state(torch.Generator().manual_seed(0), 1))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         losses = pl_module.last_losses
@@ -198,7 +201,7 @@ class DivergenceExit(pl.Callback):
             return
         step = trainer.global_step
         for k in torch.nonzero(~torch.isfinite(losses)).flatten().tolist():
-            if self.diverged_at[k] is None and shared_weight_is_nan(pl_module, k):
+            if self.diverged_at[k] is None and shared_weight_is_nan(pl_module, k, self.states):
                 self.diverged_at[k] = step
         if all(d is not None for d in self.diverged_at):
             trainer.should_stop = True
@@ -210,10 +213,12 @@ class DivergenceExit(pl.Callback):
                     weight.grad = None  # Adam skips a tensor without a gradient
 
 
-def shared_weight_is_nan(module, k: int) -> bool:
+def shared_weight_is_nan(module, k: int, states: set[str] | None = None) -> bool:
     """Whether replica ``k`` of ``module`` has a NaN in a trainable tensor shared by all
-    its sequences (not an initial state, not a per-sequence weight)."""
-    states = set(module.init_state(torch.Generator().manual_seed(0), 1))
+    its sequences (not an initial state, not a per-sequence weight). ``states``: the
+    names of the initial states, where the caller already has them."""
+    if states is None:
+        states = set(module.init_state(torch.Generator().manual_seed(0), 1))
     for name, weight in module.replicas[k].items():
         if name in states or name in module.per_sequence or not weight.requires_grad:
             continue

@@ -478,28 +478,28 @@ def parameter_figure(evaluations: list[Evaluation], reference: dict[str, list] |
     for ev in sort_evaluations(evaluations):
         by_model.setdefault(ev.model, []).append(ev)
     fig, ax = pyplot().subplots(figsize=(10, 5.5))
-    xs, ys = [], [1.0]
+    # Each model's parameter counts once (an old evaluation's are counted by building its
+    # model): ours, then the original's at its optima.
+    lines = []
     for model, evs in by_model.items():
-        xs += [evaluation_parameters(e)["trainable"] for e in evs]
-        ys += [e.mean_count + e.std_count for e in evs]
         refs = (reference or {}).get(model, [])
-        xs += [reference_parameters(r)["trainable"] for r in refs]
-        ys += [r.surrogate_predicted_count for r in refs]
-    for i, (model, evs) in enumerate(by_model.items()):
-        shift = dodge(i, len(by_model), True, xs)
+        ours = [evaluation_parameters(e)["trainable"] for e in evs]
+        lines.append((model, evs, ours, refs, [reference_parameters(r)["trainable"] for r in refs]))
+    xs = [x for *_, ours, _, theirs in lines for x in ours + theirs]
+    ys = [1.0] + [e.mean_count + e.std_count for evs in by_model.values() for e in evs]
+    ys += [r.surrogate_predicted_count for *_, refs, _ in lines for r in refs]
+    for i, (model, evs, ours, refs, theirs) in enumerate(lines):
+        shift = dodge(i, len(lines), True, xs)
         colour, marker = model_colour(model), model_marker(model)
-        x = [shift(evaluation_parameters(e)["trainable"]) for e in evs]
         ax.errorbar(
-            x, [e.mean_count for e in evs], yerr=[e.std_count for e in evs],
-            fmt="-", marker=marker, color=colour, ms=6, lw=1.8, capsize=4, elinewidth=1.2,
-            zorder=3, label=legend_name(model, evs), **EDGE,
+            [shift(x) for x in ours], [e.mean_count for e in evs],
+            yerr=[e.std_count for e in evs], fmt="-", marker=marker, color=colour, ms=6, lw=1.8,
+            capsize=4, elinewidth=1.2, zorder=3, label=legend_name(model, evs), **EDGE,
         )  # fmt: skip
-        refs = (reference or {}).get(model, [])
         if refs:
             ax.plot(
-                [shift(reference_parameters(r)["trainable"]) for r in refs],
-                [r.surrogate_predicted_count for r in refs], "--", marker=marker,
-                mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
+                [shift(x) for x in theirs], [r.surrogate_predicted_count for r in refs], "--",
+                marker=marker, mfc="white", color=colour, ms=5, lw=1.4, zorder=2,
             )  # fmt: skip
     ax.set_xscale("log")
     if xs:  # a margin of a fifth of a decade: no marker is cut at either end

@@ -16,8 +16,7 @@ needs_build = pytest.mark.skipif(
 
 
 def outputs_and_gradients(name: str, on: bool):
-    native.set_enabled(on)
-    try:
+    with native.enabled_as(on):
         model = MODELS[name](hidden_size=12, num_sequences=[3, 5], seed=[0, 1],
                              learn_initial_state=True)  # fmt: skip
         targets = torch.randn(60, 2, 5, 2, generator=torch.Generator().manual_seed(0))
@@ -25,8 +24,6 @@ def outputs_and_gradients(name: str, on: bool):
         model.replica_losses(pred, targets).sum().backward()
         grads = {n: q.grad for n, q in model.named_parameters() if q.grad is not None}
         return pred.detach(), grads
-    finally:
-        native.set_enabled(False)
 
 
 @needs_build
@@ -48,13 +45,10 @@ def test_a_model_with_the_cpp_loop_keeps_the_contract():
     """check_hand_written_bptt holds the C++ loop to autograd's, as the Python one."""
     from rnn_capacity.testing import check_model
 
-    native.set_enabled(True)
-    try:
+    with native.enabled_as(True):
         for name in ("pc_rnn_hc_a", "pc_rnn_gc_hc_a", "mtrnn"):
             report = check_model(MODELS[name], checks=["check_hand_written_bptt"])
             assert report.passed == ["check_hand_written_bptt"], report.skipped
-    finally:
-        native.set_enabled(False)
 
 
 def test_without_a_compiler_the_python_loop_runs_after_one_line(monkeypatch, capsys):
@@ -64,11 +58,9 @@ def test_without_a_compiler_the_python_loop_runs_after_one_line(monkeypatch, cap
         assert native.loops() is None
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no C++ compiler (no-such-compiler-here)" in err
-        native.set_enabled(True)
-        pred, _ = outputs_and_gradients("pc_rnn_hc_a", True)  # the Python loop
+        pred, _ = outputs_and_gradients("pc_rnn_hc_a", True)  # switched on: the Python loop
         assert torch.isfinite(pred).all()
     finally:
-        native.set_enabled(False)
         native.loops.cache_clear()
 
 
