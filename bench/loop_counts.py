@@ -7,7 +7,9 @@ grows until the two runs of one seed are different runs: a seed's count is then 
 and only the distribution over seeds can say whether the loop changed anything. This
 script measures that distribution for both loops, seeds trained in ensembles of
 ``--chunk`` (each chunk once per loop, the same seeds), at the model's ``paper`` variant
-and its original surrogate's optimum (as ``reproduce.py``). Each chunk's counts are
+and its original surrogate's optimum (as ``reproduce.py``), or with ``--index N`` at the
+original search's N-th measured configuration (``replay.py``'s numbering: a point away
+from the cap, where a count can move both ways). Each chunk's counts are
 appended to ``--out`` (a rerun skips the chunks there), and a summary compares the two:
 mean, median, runs below half the cap, Welch's t and Mann–Whitney's U.
 
@@ -16,6 +18,7 @@ iterations and compares, at that trained state, each loop's float32 gradient wit
 float64 one (how far apart the two loops are, against how far each is from exact).
 
     python bench/loop_counts.py --model ugrnn --seeds 0 70 [--chunk 10] [--grad-check 1 1000]
+    python bench/loop_counts.py --model gru --index 56 --seeds 0 56 --chunk 8
 """
 
 from __future__ import annotations
@@ -33,10 +36,11 @@ import torch
 from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from replay import REFERENCE, decode  # noqa: E402
 from reproduce import ROWS, at_optimum, paper_variant, variant_settings  # noqa: E402
 
 from rnn_capacity.measure import Replica, measure_ensemble, model_class  # noqa: E402
-from rnn_capacity.reference import reference_result  # noqa: E402
+from rnn_capacity.reference import parse_surrogate_name, reference_result  # noqa: E402
 
 LOOPS = ("bptt", "autograd")
 
@@ -55,16 +59,25 @@ def time_loop(cls, loop: str):
             cls.hand_written_bptt = before
 
 
-def optimum(model: str) -> tuple[int, int, dict, bool]:
-    """(H, p, hyperparameters and settings, learn_initial_state) of the model's row."""
+def optimum(model: str, index: int | None = None) -> tuple[int, int, dict, bool]:
+    """(H, p, hyperparameters and settings, learn_initial_state) of the model's row: at
+    the original surrogate's optimum, or at its search's ``index``-th measured point."""
     (hidden,) = [h for m, h in ROWS if m == model]
-    p, hp = at_optimum(reference_result(model, hidden))
+    if index is None:
+        p, hp = at_optimum(reference_result(model, hidden))
+    else:
+        (path,) = [
+            f for f in REFERENCE.glob("*_model_*.pk") if parse_surrogate_name(f) == (model, hidden)
+        ]
+        _, _, points = decode(path)
+        (point,) = [t for t in points if t.index == index]
+        p, hp = point.p, dict(point.hparams)
     variant = paper_variant(model)
     return hidden, p, hp | variant_settings(variant), variant["learn_initial_state"]
 
 
-def train(model, loop, seeds, iterations, **kwargs):
-    hidden, p, hp, learn = optimum(model)
+def train(model, loop, seeds, iterations, index=None, **kwargs):
+    hidden, p, hp, learn = optimum(model, index)
     with time_loop(model_class(model), loop):
         return measure_ensemble(
             model, hidden, [Replica(p, s, hp) for s in seeds], iterations=iterations,
@@ -124,20 +137,28 @@ def main(argv=None) -> dict:
     ap.add_argument("--seeds", type=int, nargs=2, default=[0, 30], metavar=("FIRST", "STOP"))
     ap.add_argument("--chunk", type=int, default=10, help="seeds per ensemble")
     ap.add_argument("--iterations", type=int, default=3000)
+    ap.add_argument(
+        "--index", type=int, default=None,
+        help="the original search's measured configuration to train (default: its optimum)",
+    )  # fmt: skip
     ap.add_argument("--grad-check", type=int, nargs="*", default=[], metavar="N")
     ap.add_argument("--out", type=Path, default=Path("results/loop_counts.jsonl"))
     ap.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cls = model_class(args.model)
-    _, p, _, _ = optimum(args.model)
+    _, p, _, _ = optimum(args.model, args.index)
     limit = cls.bptt_max_sequences
     if limit is not None and args.chunk * p > limit:  # above it the "bptt" arm is autograd's
         ap.error(f"--chunk {args.chunk} × p = {p} exceeds {args.model}'s bptt_max_sequences")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = args.out.read_text().splitlines() if args.out.exists() else []
     done = [json.loads(line) for line in lines]
-    done = [r for r in done if r["model"] == args.model and r["iterations"] == args.iterations]
+    done = [
+        r for r in done
+        if r["model"] == args.model and r["iterations"] == args.iterations
+        and r.get("index") == args.index
+    ]  # fmt: skip
     seen = {(r["loop"], tuple(r["seeds"])) for r in done}
     seeds = list(range(*args.seeds))
     for i in range(0, len(seeds), args.chunk):
@@ -145,9 +166,9 @@ def main(argv=None) -> dict:
         for loop in LOOPS:
             if (loop, tuple(chunk)) in seen:
                 continue
-            results = train(args.model, loop, chunk, args.iterations)
+            results = train(args.model, loop, chunk, args.iterations, args.index)
             record = {
-                "model": args.model, "p": p, "loop": loop, "seeds": chunk,
+                "model": args.model, "index": args.index, "p": p, "loop": loop, "seeds": chunk,
                 "iterations": args.iterations, "counts": [r.count for r in results],
                 "final_losses": [r.final_loss for r in results],
                 "seconds": round(results[0].seconds, 1),

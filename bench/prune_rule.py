@@ -17,6 +17,11 @@ weighted by p (a run's cost grows with p), as a fraction of all iterations.
 
     python bench/prune_rule.py bench/results/prune/run_a bench/results/prune/run_b
         [--quantile 0.0] [--margin 2] [--json]
+
+``--shipped`` checks instead the rule the package ships (``--prune``: the loss after
+``protocol.PRUNE_AT`` iterations above ``protocol.PRUNE_BOUND``) per model, on any
+directories of such records: ``bench/results/fit_data`` holds the screening runs of all
+twelve replayable models on the data candidates (the gated ones included).
 """
 
 from __future__ import annotations
@@ -85,6 +90,35 @@ def evaluate(rows: list[dict], n: int, quantile: float, margin: float) -> dict:
     }  # fmt: skip
 
 
+def shipped(rows: list[dict]) -> list[dict]:
+    """The shipped rule per model: runs, runs that counted, pruned, false prunes (their
+    counts), iterations saved (p-weighted), and the largest loss at N of a counting run.
+    A run without a loss at N (the ESN: a closed-form fit, one step) is never pruned."""
+    from rnn_capacity.protocol import PRUNE_AT, PRUNE_BOUND
+
+    out = []
+    for m in sorted({r["model"] for r in rows}):
+        mine = [r for r in rows if r["model"] == m]
+        trained = [r for r in mine if str(PRUNE_AT) in r["loss"]]
+        pruned = [r for r in trained if loss(r, PRUNE_AT) > PRUNE_BOUND]
+        counting = [loss(r, PRUNE_AT) for r in trained if r["count"] > 0]
+        total = sum(r["p"] * ITERATIONS for r in mine)
+        out.append({
+            "model": m, "runs": len(mine), "counted": sum(r["count"] > 0 for r in mine),
+            "pruned": len(pruned), "false_prune_counts": [r["count"] for r in pruned if r["count"]],
+            "saved": sum(r["p"] * (ITERATIONS - PRUNE_AT) for r in pruned) / total,
+            "max_counting_loss": max(counting, default=None),
+        })  # fmt: skip
+    print(f"shipped rule: prune at {PRUNE_AT} if loss > {PRUNE_BOUND}")
+    for e in out:
+        top = e["max_counting_loss"]
+        print(f"  {e['model']:18s} runs {e['runs']:4d}  counted {e['counted']:4d}  pruned "
+              f"{e['pruned']:4d}  false prunes {len(e['false_prune_counts'])} "
+              f"{e['false_prune_counts'][:8]}  saved {e['saved']:.1%}  largest loss at "
+              f"{PRUNE_AT} of a counting run {'-' if top is None else f'{top:.3f}'}")  # fmt: skip
+    return out
+
+
 def main(argv=None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("dirs", nargs="+", type=Path, help="replay.py output directories")
@@ -95,9 +129,15 @@ def main(argv=None) -> list[dict]:
         help="fraction of the other models' counting runs above the bound",
     )
     ap.add_argument("--margin", type=float, default=2.0, help="bound × margin")
+    ap.add_argument("--shipped", action="store_true", help="check the shipped rule per model")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = runs(args.dirs)
+    if args.shipped:
+        out = shipped(rows)
+        if args.json:
+            print(json.dumps(out))
+        return out
     models = sorted({r["model"] for r in rows})
     print(f"{len(rows)} full runs of {len(models)} models ({', '.join(models)}); "
           f"{sum(r['count'] > 0 for r in rows)} counted more than 0")  # fmt: skip

@@ -9,6 +9,7 @@ same everywhere (defaults: :mod:`rnn_capacity.protocol`).
 
 from __future__ import annotations
 
+import argparse
 import logging
 import warnings
 from contextlib import contextmanager
@@ -24,6 +25,8 @@ from .protocol import (
     DEFAULT_EXECUTOR,
     EXECUTORS,
     LOG_DIR,
+    PRUNE_AT,
+    PRUNE_BOUND,
     THRESHOLD,
 )
 
@@ -33,6 +36,7 @@ __all__ = [
     "add_executor",
     "add_initial_state",
     "add_iterations",
+    "add_prune",
     "add_log_dir",
     "add_model",
     "add_space",
@@ -107,6 +111,19 @@ def add_executor(
         "--address",
         default=None,
         help="ray: the cluster to join (auto, HOST:PORT); default: start a local one",
+    )
+
+
+def add_prune(p: ArgumentParser) -> None:
+    """``--prune`` / ``--no-prune``: a search's pruning (None when neither is given)."""
+    p.add_argument(
+        "--prune",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"stop a try whose training loss after {PRUNE_AT} iterations is still above "
+        f"{PRUNE_BOUND}, and count it 0: a departure from the protocol, validated on the "
+        "leaky and predictive-coding models only (default: off, or as the resumed sweep "
+        "was started)",
     )
 
 

@@ -139,6 +139,8 @@ def sweep_plan(
         optimum = find_optimum(sweep_dir, resolution=resolution, progress=progress)
     source = {"kind": "sweep", "path": str(sweep_dir), "p_unrounded": optimum.p}
     source |= {"predicted_count": optimum.predicted_count, "resolution": resolution}
+    if space.prune:  # found by a pruned search: a report keeps it apart from full ones
+        source["prune"] = dict(space.prune)
     return EvaluationPlan(
         space.model, space.hidden_size, max(1, round(optimum.p)),
         dict(optimum.hparams) | space.fixed, space.learn_initial_state,

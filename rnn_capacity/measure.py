@@ -20,7 +20,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from .capacity import CapacityCallback, DivergenceExit, LossHistory, objective
+from .capacity import CapacityCallback, DivergenceExit, LossHistory, PruningExit, objective
 from .cli import quiet_lightning  # (its home is cli.py; scripts import it here too)
 from .data import TrajectoryDataModule
 from .errors import UsageError, ensure_directory
@@ -112,6 +112,8 @@ class CapacityResult:
     log_dir: str | None = None
     # The step after which the run diverged and was finished (capacity.DivergenceExit).
     diverged_at: int | None = None
+    # The step at which ``prune`` stopped it (it then counts 0), or None.
+    pruned_at: int | None = None
     loss_curve: list[float] | None = None  # training loss per iteration (record_losses)
     generated: Any = None  # (T, p, 2) numpy array of what was counted (keep_trajectories)
     targets: Any = None  # (T, p, 2) numpy array, the trajectories drawn
@@ -268,6 +270,7 @@ def measure_ensemble(
     keep_module: bool = False,
     verbose: bool = False,
     stop_diverged: bool = True,
+    prune: tuple[int, float] | None = None,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -302,6 +305,11 @@ def measure_ensemble(
     (:class:`~rnn_capacity.capacity.DivergenceExit`; ``stop_diverged=False`` trains every
     iteration regardless). ``result.diverged_at`` is the step it diverged at, or None.
 
+    ``prune=(N, B)`` departs from the protocol: a replica whose training loss after N
+    iterations is above B is stopped there and counts 0
+    (:class:`~rnn_capacity.capacity.PruningExit`, which also finishes diverged
+    replicas); ``result.pruned_at`` is N for those, else None.
+
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
 
@@ -325,6 +333,10 @@ def measure_ensemble(
         hparams.append(validate_options(model, r.hparams))
         if set(hparams[-1]) != names:
             raise UsageError("all replicas of an ensemble must set the same hyperparameters")
+    if prune is not None:
+        at, bound = prune
+        if not (isinstance(at, int) and at >= 1 and 0 < bound < math.inf):
+            raise UsageError(f"prune=(N, B) needs N >= 1 and 0 < B < inf, got {prune!r}")
     seeds = [int(r.seed) for r in replicas]
     ps = [int(r.num_sequences) for r in replicas]
     options = {n: [hp[n] for hp in hparams] for n in names}
@@ -368,9 +380,13 @@ def measure_ensemble(
         hp = {"model": model, "hidden_size": hidden_size, "num_sequences": ps[k]}
         hp |= {"seed": seeds[k], "iterations": iterations}
         hps.append(hp | {"learn_initial_state": learn_initial_state, **effective[k], **hparams[k]})
-    capacity = CapacityCallback(threshold, hparams=hps)
+    if prune is not None:
+        exit_ = PruningExit(*prune)
+    else:
+        exit_ = DivergenceExit() if stop_diverged else None
+    pruning = exit_ if isinstance(exit_, PruningExit) else None
+    capacity = CapacityCallback(threshold, hparams=hps, pruned=pruning)
     callbacks = [capacity]
-    exit_ = DivergenceExit() if stop_diverged else None
     if exit_ is not None:
         callbacks.append(exit_)
     history = LossHistory() if record_losses else None
@@ -413,6 +429,7 @@ def measure_ensemble(
             parameters=module.parameter_counts(k),
             log_dir=loggers[k].log_dir if loggers else None,
             diverged_at=exit_.diverged_at[k] if exit_ and exit_.diverged_at else None,
+            pruned_at=pruning.pruned_at[k] if pruning and pruning.pruned_at else None,
             loss_curve=history.curves[k] if history is not None else None,
         )
         if keep_trajectories:

@@ -398,6 +398,9 @@ class SweepSpace(Record):
     data: str | None = spec()
     settings: dict[str, Any] = spec()
     seed: int = spec(minimum=0)
+    # ``--prune``'s rule, {"at": N, "bound": B}: tries whose loss after N iterations is
+    # above B stopped there and counted 0 (a departure from the protocol); absent: none.
+    prune: dict[str, float] | None = spec(omit_none=True, default=None)
 
     def validate(self, prefix: str = "") -> None:
         names = [d.name for d in self.dimensions]
@@ -445,6 +448,9 @@ class Configuration(Record):
     # Per try, the step after which it diverged and was finished (None: it did not);
     # absent when no try diverged (and in older journals).
     diverged_at: list[int | None] | None = spec(omit_none=True, default=None)
+    # Per try, the iteration at which ``--prune`` stopped it (count 0; None: it did not);
+    # absent when no try was pruned.
+    pruned_at: list[int | None] | None = spec(omit_none=True, default=None)
     failed: str | None = spec(omit_none=True, default=None)
 
     def validate(self, prefix: str = "") -> None:
@@ -452,8 +458,10 @@ class Configuration(Record):
             raise Invalid(prefix + "counts", f"a count above p = {self.p}: {self.counts}")
         if len(self.final_losses) != len(self.counts):
             raise Invalid(prefix + "final_losses", "one per try is expected (as counts)")
-        if self.diverged_at is not None and len(self.diverged_at) != len(self.counts):
-            raise Invalid(prefix + "diverged_at", "one per try is expected (as counts)")
+        for name in ("diverged_at", "pruned_at"):
+            steps = getattr(self, name)
+            if steps is not None and len(steps) != len(self.counts):
+                raise Invalid(prefix + name, "one per try is expected (as counts)")
 
 
 @stored
@@ -585,7 +593,16 @@ class Evaluation(Record):
             "threshold": self.threshold,
             "data": self.data or "built-in",
             "variant": self.variant(),
+            "search": self.search_label(),
         }
+
+    def search_label(self) -> str:
+        """How the configuration was searched for: ``pruned (loss > B at N)`` where its
+        sweep ran with ``--prune``, else ``full`` (every try trained to the end)."""
+        rule = self.source.get("prune")
+        if not rule:
+            return "full"
+        return f"pruned (loss > {rule['bound']:g} at {rule['at']:g})"
 
     def protocol_label(self) -> str:
         """``3000 iterations, fixed initial states, teacher_forcing=always (paper variant)``."""
@@ -593,7 +610,9 @@ class Evaluation(Record):
         tf = self.settings.get("teacher_forcing")
         its = f"{self.iterations} iterations" if self.iterations else "iterations unrecorded"
         forcing = f", teacher_forcing={tf}" if tf is not None else ""
-        return f"{its}, {states} initial states{forcing} ({self.variant()} variant)"
+        search = self.search_label()
+        searched = f", found by a {search} search" if search != "full" else ""
+        return f"{its}, {states} initial states{forcing} ({self.variant()} variant){searched}"
 
     def count_label(self, digits: int = 1) -> str:
         """The count as a report shows it: ``diverged (all 3 seeds)`` when every seed

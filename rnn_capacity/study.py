@@ -46,7 +46,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cli import add_data, add_executor, add_iterations, add_log_dir, quiet_lightning
+from .cli import add_data, add_executor, add_iterations, add_log_dir, add_prune, quiet_lightning
 from .config import SearchConfig, load_search_config
 from .errors import (
     ArgumentParser,
@@ -77,7 +77,7 @@ from .protocol import STUDY_PRESETS as PRESETS
 from .records import Optimum, SweepSummary
 from .report import build_report
 from .sweep.loop import run_sweep
-from .sweep.settings import SweepSettings, resolve_settings
+from .sweep.settings import SweepSettings, check_prune, resolve_settings
 
 __all__ = ["Cell", "PRESETS", "StudyOptions", "cells_of", "main", "resolve", "run_study"]
 
@@ -136,6 +136,7 @@ def sweep_settings(
         workers=opts.workers,
         address=opts.address,
         threads=opts.threads,
+        prune=opts.prune,
     )
 
 
@@ -306,6 +307,7 @@ def build_parser() -> ArgumentParser:
     add_executor(
         p, None, help="where each sweep trains its batches (rnn_capacity.sweep --executor)"
     )
+    add_prune(p)
     p.add_argument(
         "--concurrent",
         type=int,
@@ -333,7 +335,7 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
         if not 1 <= h <= MAX_HIDDEN:
             raise UsageError(f"--sizes: {h} out of range: 1..{MAX_HIDDEN}")
     given = {"seed": args.seed, "executor": args.executor, "workers": args.workers}
-    given["address"] = args.address
+    given |= {"address": args.address, "prune": args.prune}
     if args.optimum:
         given["optimum"] = args.optimum
     if args.concurrent is not None:
@@ -355,6 +357,9 @@ def resolve(args) -> tuple[list[Cell], StudyOptions]:
         raise UsageError(f"--seed must be non-negative, got {args.seed}")
     if args.seeds is not None and args.seeds > MAX_EVALUATION_SEEDS:
         raise UsageError(f"--seeds must be in 1..{MAX_EVALUATION_SEEDS}, got {args.seeds}")
+    if args.prune:  # every model, now: not after hours of other cells
+        for model in models:
+            check_prune(model)
     cells = cells_of(models, args.sizes, args.out, spaces)
     if args.executor is None and args.concurrent is None and args.workers is None:
         given |= every_cell(len(cells))

@@ -155,6 +155,7 @@ class MTRNN(CapacityModule):
     """
 
     display_name = "MTRNN"
+    prune_validated = True  # 158 runs at H = 30 / 40: none counted that --prune stops
 
     OPTIONS = (TAU_SLOW, TAU_FAST)
 

@@ -43,6 +43,9 @@ class PredictiveCodingModule(CapacityModule):
     """
 
     has_causes = False
+    # All six checked (bench/prune_rule.py --shipped): HC-A, V and GC-HC-A on 154 runs each,
+    # GC, HC-M and GC-HC-M on 24; none that --prune stops had counted.
+    prune_validated = True
     OPTIONS = (TAU,)
 
     def __init__(self, hidden_size, num_sequences, tau: float | Sequence[float] = 10.0, **kwargs):

@@ -18,6 +18,7 @@ from ..cli import quiet_lightning
 from ..config import SearchConfig
 from ..measure import Replica, measure_ensemble
 from ..models import native
+from ..protocol import PRUNE_AT, PRUNE_BOUND
 from ..records import Configuration
 from .settings import SweepSettings
 
@@ -69,6 +70,7 @@ def train_batch(
                 data_path=settings.data,
                 compile=settings.compile,
                 keep_module=True,
+                prune=(PRUNE_AT, PRUNE_BOUND) if settings.prune else None,
             )
     records, models = [], {}
     for i, x in enumerate(points):
@@ -79,6 +81,7 @@ def train_batch(
         mean = sum(counts) / len(counts)
         p = tries[0].num_sequences
         diverged = [r.diverged_at for r in tries]
+        pruned = [r.pruned_at for r in tries]
         records.append(
             Configuration(
                 index=start + i,
@@ -95,6 +98,7 @@ def train_batch(
                 parameters=tries[0].parameters,  # the same for every try (same p)
                 options=tries[0].options,
                 diverged_at=diverged if any(d is not None for d in diverged) else None,
+                pruned_at=pruned if any(q is not None for q in pruned) else None,
             )
         )
     return records, models

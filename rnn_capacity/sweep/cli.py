@@ -22,6 +22,7 @@ from ..cli import (
     add_iterations,
     add_log_dir,
     add_model,
+    add_prune,
     add_space,
     add_threshold,
     quiet_lightning,
@@ -103,6 +104,7 @@ def build_parser() -> ArgumentParser:
         "built once per machine (about a minute; the Python loop where it cannot be built; "
         "default: the preset's, on for paper)",
     )
+    add_prune(p)
     add_executor(p)
     add_progress(p)
     return p
@@ -131,6 +133,7 @@ def resolve_args(args) -> tuple[SweepSettings, SearchConfig]:
         accelerator=args.accelerator,
         compile=args.compile,
         native=args.native,
+        prune=args.prune,
         executor=args.executor,
         workers=args.workers,
         address=args.address,

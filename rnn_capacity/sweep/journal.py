@@ -29,6 +29,7 @@ from ..files import (
     read_record_bytes,
     write_atomic,
 )
+from ..protocol import PRUNE_AT, PRUNE_BOUND
 from ..records import BestConfiguration, Configuration, SweepSpace, SweepSummary
 from .settings import SweepSettings
 
@@ -51,6 +52,7 @@ def experiment(settings: SweepSettings, config: SearchConfig) -> SweepSpace:
         data=str(Path(settings.data).resolve()) if settings.data else None,
         settings=dict(settings.settings or {}),
         seed=settings.seed,  # a resume with another seed would mix two searches
+        prune={"at": PRUNE_AT, "bound": PRUNE_BOUND} if settings.prune else None,
     )
 
 

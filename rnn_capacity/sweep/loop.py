@@ -88,8 +88,13 @@ def describe(record: Configuration) -> str:
     hp = " ".join(
         f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.hparams.items()
     )
+    stopped = []  # a count of 0 that was not learned nothing, said so
+    for name, steps in (("diverged", record.diverged_at), ("pruned", record.pruned_at)):
+        if steps and any(s is not None for s in steps):
+            stopped.append(f"{name} at {', '.join('-' if s is None else str(s) for s in steps)}")
+    note = f" ({'; '.join(stopped)})" if stopped else ""
     return (
-        f"{record.index:4d}  p={record.p:<3d} {hp}  counts={record.counts}  "
+        f"{record.index:4d}  p={record.p:<3d} {hp}  counts={record.counts}{note}  "
         f"objective={record.objective:g}  {record.seconds:.1f} s"
     )
 

@@ -18,7 +18,7 @@ from ..config import SearchConfig, load_search_config
 from ..data import load_trajectories
 from ..errors import UsageError
 from ..measure import MAX_ITERATIONS, validate_run
-from ..models import model_slug, resolve_model
+from ..models import BUILTIN_MODELS, model_slug, resolve_model
 from ..models.options import MAX_HIDDEN, MAX_SEED, check_count
 from ..protocol import (
     DEFAULT_ACCELERATOR,
@@ -35,7 +35,7 @@ from ..records import SweepSpace
 from ..reference import reference_result
 
 __all__ = ["PRESETS", "SweepSettings", "every_core", "ray_address", "require_ray"]
-__all__ += ["resolve_settings"]
+__all__ += ["check_prune", "resolve_settings"]
 
 
 @dataclass
@@ -60,6 +60,7 @@ class SweepSettings:
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool | None = None  # None: where it pays (models.compiled.compile_by_default)
     native: bool = False  # the leaky time loops in C++ where they build (models/native.py)
+    prune: bool = False  # stop hopeless tries early (protocol.PRUNE_AT/BOUND): a departure
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
     executor: str = "local"  # or "process", "ray" (rnn_capacity.sweep.executors)
     workers: int | None = 1  # ray: None = the cluster's CPUs
@@ -111,6 +112,7 @@ def resolve_settings(
     accelerator: str = DEFAULT_ACCELERATOR,
     compile: bool | None = None,
     native: bool | None = None,
+    prune: bool | None = None,
     executor: str = DEFAULT_EXECUTOR,
     workers: int | None = None,
     address: str | None = None,
@@ -158,6 +160,8 @@ def resolve_settings(
             if given[name] is None and name in recorded:
                 chosen[name] = recorded[name]
         protocol = recorded.get("settings", protocol)
+        if prune is None:  # a pruned search goes on pruned, an unpruned one unpruned
+            prune = recorded.get("prune") is not None
     for name, (low, high) in RANGES.items():
         value = chosen.get(name, {"hidden_size": hidden_size, "seed": seed}.get(name))
         if not low <= value <= high:
@@ -186,6 +190,8 @@ def resolve_settings(
     ray_address(address)  # its form; the cluster is joined before anything is written
     if executor == "ray":
         require_ray()
+    if prune:
+        check_prune(model)
     if PRESETS[preset].start_at_reference and space is None:
         config = start_at_reference(config, hidden_size)
     settings = SweepSettings(
@@ -200,6 +206,7 @@ def resolve_settings(
         resume=resume,
         compile=compile,
         native=PRESETS[preset].native_loop if native is None else native,
+        prune=bool(prune),
         settings=protocol,
         executor=executor,
         workers=workers,
@@ -208,6 +215,17 @@ def resolve_settings(
         **chosen,
     )
     return settings, config
+
+
+def check_prune(model: str) -> None:
+    """A :class:`UsageError` unless ``--prune``'s rule was validated on ``model``."""
+    name, cls = resolve_model(model)
+    if not cls.prune_validated:
+        ok = ", ".join(n for n, c in BUILTIN_MODELS.items() if c.prune_validated)
+        raise UsageError(
+            f"--prune: its rule was not validated on {name} (it may stop runs that would "
+            f"learn); validated on: {ok}"
+        )
 
 
 def recorded_options(out: Path) -> dict:
@@ -219,7 +237,7 @@ def recorded_options(out: Path) -> dict:
         saved = SweepSpace.read(out / "space.json")
     except (UsageError, OSError):
         return {}
-    keys = ("tries", "iterations", "learn_initial_state", "settings")
+    keys = ("tries", "iterations", "learn_initial_state", "settings", "prune")
     return {k: getattr(saved, k) for k in keys}
 
 
