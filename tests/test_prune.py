@@ -164,3 +164,24 @@ def test_the_validated_models_are_the_ones_measured():
         "mtrnn", "antisymmetric_rnn", "gru", "ugrnn", "pc_rnn_v", "pc_rnn_hc_a",
         "pc_rnn_hc_m", "pc_rnn_gc", "pc_rnn_gc_hc_a", "pc_rnn_gc_hc_m",
     }  # fmt: skip
+
+
+def test_bench_prune_sweep_compares_a_pruned_sweep_with_the_full_one(tmp_path, capsys):
+    """Where every pruned try had counted 0, the two searches are one: same points,
+    same counts, fewer iterations (bench/prune_sweep.py)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import prune_sweep
+
+    full, pruned = tmp_path / "full", tmp_path / "pruned"
+    full.mkdir(), pruned.mkdir()
+    assert sweep(full, "--calls", "2") == 0
+    assert sweep(pruned, "--calls", "2", "--prune") == 0
+    c = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--resolution", "5"])
+    assert c["agree_from_start"] == 2 and c["same_counts_where_agreeing"]
+    assert len(c["pruned_tries"]) == 4 and c["false_prunes"] == []
+    assert c["iterations_saved"] == pytest.approx(1 - PRUNE_AT / (PRUNE_AT + 50))
+    with pytest.raises(SystemExit):  # the order matters
+        prune_sweep.main([str(pruned / "out"), str(full / "out")])

@@ -1,0 +1,139 @@
+"""Does a pruned sweep find the same optimum as the unpruned one? Two sweeps of one cell,
+same seed, one with ``--prune``, compared configuration by configuration.
+
+While no try is falsely pruned (stopped, though trained to the end it would have counted
+more than 0), the two searches see the same objectives, so scikit-optimize asks the same
+configurations and the two journals agree line by line: the pruned one differs only in
+``pruned_at`` and the wall time. The first line where they part is where a false prune
+(or float rounding) changed what the search saw; from there on the comparison is of two
+searches, and only their optima can be compared, against the search's own noise.
+
+Reported: how many configurations agree from the start, every pruned try with its
+unpruned twin's count (false prunes), the iterations and wall time saved, the best
+measured configuration and the surrogate's optimum (``rnn_capacity.optimum``) of each.
+
+    python bench/prune_sweep.py FULL_SWEEP_DIR PRUNED_SWEEP_DIR [--resolution 50] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rnn_capacity.optimum import find_optimum, read_space
+from rnn_capacity.sweep.journal import JOURNAL, read_evaluations
+
+
+def journal(directory: Path) -> list:
+    space = read_space(directory)
+    return sorted(
+        read_evaluations(directory / JOURNAL, len(space.dimensions)), key=lambda r: r.index
+    )
+
+
+def trained_iterations(record, iterations: int) -> int:
+    """Iterations the configuration's ensemble trained, times p: it stops when every try
+    is finished (pruned or diverged), else runs to the end."""
+    ends = []
+    for t in range(len(record.counts)):
+        stops = [s[t] for s in (record.pruned_at, record.diverged_at) if s and s[t] is not None]
+        ends.append(min(stops) if stops else iterations)
+    return record.p * max(ends)
+
+
+def compare(full_dir: Path, pruned_dir: Path, resolution: int) -> dict:
+    space = read_space(pruned_dir)
+    if space.prune is None or read_space(full_dir).prune is not None:
+        raise SystemExit("the first directory must be the unpruned sweep, the second the pruned")
+    full, pruned = journal(full_dir), journal(pruned_dir)
+    n = min(len(full), len(pruned))
+    agree = next((i for i in range(n) if full[i].x != pruned[i].x), n)
+    tries = []  # every pruned try of the common part, with its twin's count
+    for a, b in zip(full[:agree], pruned[:agree], strict=True):
+        for t, at in enumerate(b.pruned_at or []):
+            if at is not None:
+                tries.append({"index": b.index, "p": b.p, "try": t, "full_count": a.counts[t]})
+    same_counts = all(
+        a.counts == b.counts for a, b in zip(full[:agree], pruned[:agree], strict=True)
+    )
+    its = space.iterations
+    work = {
+        "full": sum(r.p * its for r in pruned[:agree]),
+        "pruned": sum(trained_iterations(r, its) for r in pruned[:agree]),
+    }
+    seconds = {
+        "full": sum(r.seconds * len(r.counts) for r in full[:agree]),
+        "pruned": sum(r.seconds * len(r.counts) for r in pruned[:agree]),
+    }
+
+    def best(records):
+        r = min(records, key=lambda r: r.objective)
+        return {
+            "index": r.index,
+            "p": r.p,
+            "hparams": r.hparams,
+            "counts": r.counts,
+            "objective": r.objective,
+        }
+
+    optima = {}
+    for name, d in (("full", full_dir), ("pruned", pruned_dir)):
+        o = find_optimum(d, resolution=resolution, progress=False)
+        optima[name] = {"p": o.p, "hparams": o.hparams, "predicted_count": o.predicted_count}
+    return {
+        "model": space.model,
+        "hidden_size": space.hidden_size,
+        "prune": space.prune,
+        "configurations": {"full": len(full), "pruned": len(pruned)},
+        "agree_from_start": agree,
+        "same_counts_where_agreeing": same_counts,
+        "pruned_tries": tries,
+        "false_prunes": [t for t in tries if t["full_count"] > 0],
+        "iterations_saved": 1 - work["pruned"] / work["full"] if work["full"] else 0.0,
+        "seconds": seconds,
+        "best_measured": {"full": best(full), "pruned": best(pruned)},
+        "optimum": optima,
+    }
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("full", type=Path, help="the unpruned sweep's directory")
+    ap.add_argument("pruned", type=Path, help="the pruned sweep's directory (same seed)")
+    ap.add_argument("--resolution", type=int, default=50)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    c = compare(args.full, args.pruned, args.resolution)
+    print(
+        f"{c['model']} H = {c['hidden_size']}, rule {c['prune']}: "
+        f"{c['configurations']['full']} / {c['configurations']['pruned']} configurations"
+    )
+    print(
+        f"the same configurations from the start: {c['agree_from_start']}; "
+        f"their counts identical: {c['same_counts_where_agreeing']}"
+    )
+    print(
+        f"pruned tries there: {len(c['pruned_tries'])}, false prunes: "
+        f"{len(c['false_prunes'])} {[t['full_count'] for t in c['false_prunes']]}"
+    )
+    s = c["seconds"]
+    print(
+        f"p-weighted iterations saved: {c['iterations_saved']:.1%}; wall (s, tries summed): "
+        f"full {s['full']:.0f}, pruned {s['pruned']:.0f} ({s['pruned'] / s['full']:.2f}×)"
+    )
+    for name in ("full", "pruned"):
+        b, o = c["best_measured"][name], c["optimum"][name]
+        hp = ", ".join(f"{k} {v:.4g}" for k, v in o["hparams"].items())
+        print(
+            f"{name:6s}: best measured #{b['index']} p = {b['p']} counts {b['counts']}; "
+            f"surrogate optimum p = {o['p']:.1f}, {hp}, predicted {o['predicted_count']:.1f}"
+        )
+    if args.json:
+        print(json.dumps(c))
+    return c
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
