@@ -185,3 +185,9 @@ def test_bench_prune_sweep_compares_a_pruned_sweep_with_the_full_one(tmp_path, c
     assert c["iterations_saved"] == pytest.approx(1 - PRUNE_AT / (PRUNE_AT + 50))
     with pytest.raises(SystemExit):  # the order matters
         prune_sweep.main([str(pruned / "out"), str(full / "out")])
+    # The evaluation of the pruned search's optimum says how it was found; the full one not.
+    from rnn_capacity.evaluate import sweep_plan
+
+    rule = {"at": PRUNE_AT, "bound": PRUNE_BOUND}
+    assert sweep_plan(pruned / "out", resolution=5, progress=False).source["prune"] == rule
+    assert "prune" not in sweep_plan(full / "out", resolution=5, progress=False).source
