@@ -12,15 +12,25 @@ Reported: how many configurations agree from the start, every pruned try with it
 unpruned twin's count (false prunes), the iterations and wall time saved, the best
 measured configuration and the surrogate's optimum (``rnn_capacity.optimum``) of each.
 
-    python bench/prune_sweep.py FULL_SWEEP_DIR PRUNED_SWEEP_DIR [--resolution 50] [--json]
+``--calls N`` compares the two searches after their first N configurations (sweeps
+stopped at different lengths): each side's surrogate is then refitted to its first N
+records, as the sweep fits it (a GP on the same space), and its optimum read off that.
+
+    python bench/prune_sweep.py FULL_SWEEP_DIR PRUNED_SWEEP_DIR [--calls N]
+        [--resolution 50] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+
+from skopt import Optimizer
 
 from rnn_capacity.optimum import find_optimum, read_space
 from rnn_capacity.sweep.journal import JOURNAL, read_evaluations
@@ -43,11 +53,28 @@ def trained_iterations(record, iterations: int) -> int:
     return record.p * max(ends)
 
 
-def compare(full_dir: Path, pruned_dir: Path, resolution: int) -> dict:
+def optimum_of(directory: Path, records: list, resolution: int) -> dict:
+    """The surrogate optimum of ``directory``'s search, refitted to ``records``."""
+    space = read_space(directory)
+    opt = Optimizer([d.to_skopt() for d in space.dimensions], base_estimator="GP",
+                    acq_func="EI", n_initial_points=1, random_state=0)  # fmt: skip
+    opt.tell([r.x for r in records], [r.objective for r in records])
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(directory / "space.json", tmp)
+        (Path(tmp) / "surrogate.pk").write_bytes(pickle.dumps(opt.models[-1]))
+        o = find_optimum(Path(tmp), resolution=resolution, progress=False)
+    return {"p": o.p, "hparams": o.hparams, "predicted_count": o.predicted_count}
+
+
+def compare(full_dir: Path, pruned_dir: Path, resolution: int, calls: int | None = None) -> dict:
     space = read_space(pruned_dir)
     if space.prune is None or read_space(full_dir).prune is not None:
         raise SystemExit("the first directory must be the unpruned sweep, the second the pruned")
     full, pruned = journal(full_dir), journal(pruned_dir)
+    if calls is not None:
+        if min(len(full), len(pruned)) < calls:
+            raise SystemExit(f"--calls {calls}: the sweeps have {len(full)} and {len(pruned)}")
+        full, pruned = full[:calls], pruned[:calls]
     n = min(len(full), len(pruned))
     agree = next((i for i in range(n) if full[i].x != pruned[i].x), n)
     tries = []  # every pruned try of the common part, with its twin's count
@@ -79,7 +106,10 @@ def compare(full_dir: Path, pruned_dir: Path, resolution: int) -> dict:
         }
 
     optima = {}
-    for name, d in (("full", full_dir), ("pruned", pruned_dir)):
+    for name, d, records in (("full", full_dir, full), ("pruned", pruned_dir, pruned)):
+        if calls is not None:
+            optima[name] = optimum_of(d, records, resolution)
+            continue
         o = find_optimum(d, resolution=resolution, progress=False)
         optima[name] = {"p": o.p, "hparams": o.hparams, "predicted_count": o.predicted_count}
     return {
@@ -102,10 +132,11 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("full", type=Path, help="the unpruned sweep's directory")
     ap.add_argument("pruned", type=Path, help="the pruned sweep's directory (same seed)")
+    ap.add_argument("--calls", type=int, help="compare the first N configurations of each")
     ap.add_argument("--resolution", type=int, default=50)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    c = compare(args.full, args.pruned, args.resolution)
+    c = compare(args.full, args.pruned, args.resolution, args.calls)
     print(
         f"{c['model']} H = {c['hidden_size']}, rule {c['prune']}: "
         f"{c['configurations']['full']} / {c['configurations']['pruned']} configurations"

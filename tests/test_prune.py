@@ -106,13 +106,6 @@ def test_a_pruned_sweep_records_its_rule_and_resumes_pruned(tmp_path, capsys):
     assert len((tmp_path / "out" / "evaluations.jsonl").read_text().splitlines()) == 2
 
 
-def test_an_unpruned_sweep_records_no_rule(tmp_path):
-    assert sweep(tmp_path, "--calls", "1") == 0
-    assert "prune" not in json.loads((tmp_path / "out" / "space.json").read_text())
-    record = json.loads((tmp_path / "out" / "evaluations.jsonl").read_text())
-    assert "pruned_at" not in record
-
-
 def test_a_report_keeps_an_optimum_of_a_pruned_search_apart():
     from rnn_capacity.report import mixed_protocols
 
@@ -178,11 +171,15 @@ def test_bench_prune_sweep_compares_a_pruned_sweep_with_the_full_one(tmp_path, c
     full, pruned = tmp_path / "full", tmp_path / "pruned"
     full.mkdir(), pruned.mkdir()
     assert sweep(full, "--calls", "2") == 0
+    assert "prune" not in json.loads((full / "out" / "space.json").read_text())
+    assert "pruned_at" not in (full / "out" / "evaluations.jsonl").read_text()
     assert sweep(pruned, "--calls", "2", "--prune") == 0
     c = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--resolution", "5"])
     assert c["agree_from_start"] == 2 and c["same_counts_where_agreeing"]
     assert len(c["pruned_tries"]) == 4 and c["false_prunes"] == []
     assert c["iterations_saved"] == pytest.approx(1 - PRUNE_AT / (PRUNE_AT + 50))
+    first = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--calls", "1"])
+    assert first["agree_from_start"] == 1 and first["optimum"]["full"]["p"] >= 1
     with pytest.raises(SystemExit):  # the order matters
         prune_sweep.main([str(pruned / "out"), str(full / "out")])
     # The evaluation of the pruned search's optimum says how it was found; the full one not.
