@@ -233,7 +233,9 @@ class PruningExit(DivergenceExit):
 
     A pruned replica is masked out of the update like a diverged one, so the others'
     arithmetic, hence their counts, stay as they were; once every replica is finished,
-    the run stops. Unlike the divergence exit this one can change a count: a replica it
+    the run stops. (A compiled step, ``compile=True``, updates inside its own graph, so
+    there a pruned replica goes on training until the run stops, unread: replicas are
+    independent, and it counts 0 all the same.) Unlike the divergence exit this one can change a count: a replica it
     stops might have learned something in its remaining iterations (a *false prune*).
     The default rule (:data:`~rnn_capacity.protocol.PRUNE_AT`,
     :data:`~rnn_capacity.protocol.PRUNE_BOUND`) had none among 518 full runs of four
