@@ -19,9 +19,10 @@ weighted by p (a run's cost grows with p), as a fraction of all iterations.
         [--quantile 0.0] [--margin 2] [--json]
 
 ``--shipped`` checks instead the rule the package ships (``--prune``: the loss after
-``protocol.PRUNE_AT`` iterations above ``protocol.PRUNE_BOUND``) per model, on any
-directories of such records: ``bench/results/fit_data`` holds the screening runs of all
-twelve replayable models on the data candidates (the gated ones included).
+``protocol.PRUNE.at`` iterations above ``PRUNE.bound``, tries of p >= ``PRUNE.min_p``)
+per model, on any directories of such records: ``bench/results/fit_data`` holds the
+screening runs of all twelve replayable models on the data candidates (the gated ones
+included).
 """
 
 from __future__ import annotations
@@ -94,28 +95,29 @@ def shipped(rows: list[dict]) -> list[dict]:
     """The shipped rule per model: runs, runs that counted, pruned, false prunes (their
     counts), iterations saved (p-weighted), and the largest loss at N of a counting run.
     A run without a loss at N (the ESN: a closed-form fit, one step) is never pruned."""
-    from rnn_capacity.protocol import PRUNE_AT, PRUNE_BOUND
+    from rnn_capacity.protocol import PRUNE
 
+    at, bound = PRUNE.at, PRUNE.bound
     out = []
     for m in sorted({r["model"] for r in rows}):
         mine = [r for r in rows if r["model"] == m]
-        trained = [r for r in mine if str(PRUNE_AT) in r["loss"]]
-        pruned = [r for r in trained if loss(r, PRUNE_AT) > PRUNE_BOUND]
-        counting = [loss(r, PRUNE_AT) for r in trained if r["count"] > 0]
+        trained = [r for r in mine if str(at) in r["loss"]]
+        pruned = [r for r in trained if r["p"] >= PRUNE.min_p and loss(r, at) > bound]
+        counting = [loss(r, at) for r in trained if r["count"] > 0]
         total = sum(r["p"] * ITERATIONS for r in mine)
         out.append({
             "model": m, "runs": len(mine), "counted": sum(r["count"] > 0 for r in mine),
             "pruned": len(pruned), "false_prune_counts": [r["count"] for r in pruned if r["count"]],
-            "saved": sum(r["p"] * (ITERATIONS - PRUNE_AT) for r in pruned) / total,
+            "saved": sum(r["p"] * (ITERATIONS - at) for r in pruned) / total,
             "max_counting_loss": max(counting, default=None),
         })  # fmt: skip
-    print(f"shipped rule: prune at {PRUNE_AT} if loss > {PRUNE_BOUND}")
+    print(f"shipped rule: prune if {PRUNE.describe()}")
     for e in out:
         top = e["max_counting_loss"]
         print(f"  {e['model']:18s} runs {e['runs']:4d}  counted {e['counted']:4d}  pruned "
               f"{e['pruned']:4d}  false prunes {len(e['false_prune_counts'])} "
               f"{e['false_prune_counts'][:8]}  saved {e['saved']:.1%}  largest loss at "
-              f"{PRUNE_AT} of a counting run {'-' if top is None else f'{top:.3f}'}")  # fmt: skip
+              f"{at} of a counting run {'-' if top is None else f'{top:.3f}'}")  # fmt: skip
     return out
 
 

@@ -12,12 +12,18 @@ Reported: how many configurations agree from the start, every pruned try with it
 unpruned twin's count (false prunes), the iterations and wall time saved, the best
 measured configuration and the surrogate's optimum (``rnn_capacity.optimum``) of each.
 
+``--full-logs DIR`` (the unpruned sweep's TensorBoard group, ``<log-dir>/<out name>``)
+also applies the shipped rule (``protocol.PRUNE``) to every try of the unpruned sweep,
+from the training loss its TensorBoard run logged at iteration ``PRUNE.at``: which tries
+it would have stopped, over the whole search and not only where the two agree, and how
+many of those had counted more than 0.
+
 ``--calls N`` compares the two searches after their first N configurations (sweeps
 stopped at different lengths): each side's surrogate is then refitted to its first N
 records, as the sweep fits it (a GP on the same space), and its optimum read off that.
 
     python bench/prune_sweep.py FULL_SWEEP_DIR PRUNED_SWEEP_DIR [--calls N]
-        [--resolution 50] [--json]
+        [--full-logs DIR] [--resolution 50] [--json]
 """
 
 from __future__ import annotations
@@ -53,6 +59,43 @@ def trained_iterations(record, iterations: int) -> int:
     return record.p * max(ends)
 
 
+def loss_at(run_dir: Path, step: int) -> float | None:
+    """The training loss a TensorBoard run logged at ``step`` (None if it did not)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    if "train/loss" not in events.Tags()["scalars"]:
+        return None
+    return next((e.value for e in events.Scalars("train/loss") if e.step == step), None)
+
+
+def rule_on_full(records: list, logs: Path, iterations: int) -> dict:
+    """The shipped rule applied to every try of an unpruned sweep (its TensorBoard runs)."""
+    from rnn_capacity.protocol import PRUNE
+
+    stopped, false, saved, total = [], [], 0, 0
+    for r in records:
+        total += r.p * len(r.counts)
+        hit = []
+        for t, count in enumerate(r.counts):
+            loss = loss_at(logs / f"call{r.index:04d}_try{t}", PRUNE.at)
+            prune = r.p >= PRUNE.min_p and loss is not None and not loss <= PRUNE.bound
+            hit.append(prune)
+            if prune:
+                stopped.append((r.index, t))
+                if count > 0:
+                    false.append({"index": r.index, "p": r.p, "try": t, "count": count,
+                                  "loss": loss, "hparams": r.hparams})  # fmt: skip
+        if all(hit):  # the ensemble stops: its tries save the iterations after PRUNE.at
+            saved += r.p * len(r.counts)
+    return {
+        "rule": PRUNE.describe(), "configurations": len(records), "tries": len(stopped),
+        "false_prunes": false,
+        "iterations_saved": saved / total * (1 - PRUNE.at / iterations) if total else 0.0,
+    }  # fmt: skip
+
+
 def optimum_of(directory: Path, records: list, resolution: int) -> dict:
     """The surrogate optimum of ``directory``'s search, refitted to ``records``."""
     space = read_space(directory)
@@ -66,7 +109,13 @@ def optimum_of(directory: Path, records: list, resolution: int) -> dict:
     return {"p": o.p, "hparams": o.hparams, "predicted_count": o.predicted_count}
 
 
-def compare(full_dir: Path, pruned_dir: Path, resolution: int, calls: int | None = None) -> dict:
+def compare(
+    full_dir: Path,
+    pruned_dir: Path,
+    resolution: int,
+    calls: int | None = None,
+    full_logs: Path | None = None,
+) -> dict:
     space = read_space(pruned_dir)
     if space.prune is None or read_space(full_dir).prune is not None:
         raise SystemExit("the first directory must be the unpruned sweep, the second the pruned")
@@ -125,6 +174,7 @@ def compare(full_dir: Path, pruned_dir: Path, resolution: int, calls: int | None
         "seconds": seconds,
         "best_measured": {"full": best(full), "pruned": best(pruned)},
         "optimum": optima,
+        "rule_on_full": rule_on_full(full, full_logs, its) if full_logs else None,
     }
 
 
@@ -133,10 +183,11 @@ def main(argv=None) -> dict:
     ap.add_argument("full", type=Path, help="the unpruned sweep's directory")
     ap.add_argument("pruned", type=Path, help="the pruned sweep's directory (same seed)")
     ap.add_argument("--calls", type=int, help="compare the first N configurations of each")
+    ap.add_argument("--full-logs", type=Path, help="the unpruned sweep's TensorBoard group")
     ap.add_argument("--resolution", type=int, default=50)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    c = compare(args.full, args.pruned, args.resolution, args.calls)
+    c = compare(args.full, args.pruned, args.resolution, args.calls, args.full_logs)
     print(
         f"{c['model']} H = {c['hidden_size']}, rule {c['prune']}: "
         f"{c['configurations']['full']} / {c['configurations']['pruned']} configurations"
@@ -161,6 +212,11 @@ def main(argv=None) -> dict:
             f"{name:6s}: best measured #{b['index']} p = {b['p']} counts {b['counts']}; "
             f"surrogate optimum p = {o['p']:.1f}, {hp}, predicted {o['predicted_count']:.1f}"
         )
+    if (f := c["rule_on_full"]) is not None:
+        print(f"the rule ({f['rule']}) on the unpruned sweep's {f['configurations']} "
+              f"configurations: {f['tries']} tries stopped, {len(f['false_prunes'])} of them "
+              f"had counted ({[x['count'] for x in f['false_prunes']]}); p-weighted iterations "
+              f"saved {f['iterations_saved']:.1%}")  # fmt: skip
     if args.json:
         print(json.dumps(c))
     return c

@@ -10,6 +10,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 
 from .protocol import THRESHOLD as DEFAULT_THRESHOLD
+from .protocol import PruneRule
 
 
 def sequence_errors(pred: Tensor, targets: Tensor) -> Tensor:
@@ -228,30 +229,33 @@ class DivergenceExit(pl.Callback):
 
 class PruningExit(DivergenceExit):
     """:class:`DivergenceExit`, and a departure from the protocol (``--prune``): after
-    step ``at``, every replica whose training loss is still above ``bound`` (or not
-    finite) is finished too, and counts 0 whatever it would have learned.
+    step ``rule.at``, every replica of ``p >= rule.min_p`` whose training loss is still
+    above ``rule.bound`` (or not finite) is finished too, and counts 0 whatever it would
+    have learned.
 
     A pruned replica is masked out of the update like a diverged one, so the others'
     arithmetic, hence their counts, stay as they were; once every replica is finished,
     the run stops. (A compiled step, ``compile=True``, updates inside its own graph, so
     there a pruned replica goes on training until the run stops, unread: replicas are
-    independent, and it counts 0 all the same.) Unlike the divergence exit this one can change a count: a replica it
-    stops might have learned something in its remaining iterations (a *false prune*).
-    The default rule (:data:`~rnn_capacity.protocol.PRUNE_AT`,
-    :data:`~rnn_capacity.protocol.PRUNE_BOUND`) had none among 518 full runs of four
-    models, and one of 518 when each model's bound came from the other three.
+    independent, and it counts 0 all the same.)
 
-    :attr:`pruned_at` holds, per replica, ``at`` where it was pruned, or None.
+    Unlike the divergence exit this one can change a count: a replica it stops might
+    have learned something in its remaining iterations (a *false prune*). The shipped
+    rule, :data:`~rnn_capacity.protocol.PRUNE`, and how often it erred:
+    ``docs/performance.md``.
+
+    :attr:`pruned_at` holds, per replica, ``rule.at`` where it was pruned, or None.
 
     Examples:
         >>> from rnn_capacity.capacity import PruningExit
-        >>> PruningExit(200, 0.19).bound
-        0.19
+        >>> from rnn_capacity.protocol import PRUNE
+        >>> PruningExit(PRUNE).rule.describe()
+        'loss > 0.19 at 200, p ≥ 2'
     """
 
-    def __init__(self, at: int, bound: float) -> None:
+    def __init__(self, rule: PruneRule) -> None:
         super().__init__()
-        self.at, self.bound = at, bound
+        self.rule = rule
         self.pruned_at: list[int | None] = []
 
     def finished(self) -> list[bool]:
@@ -264,12 +268,12 @@ class PruningExit(DivergenceExit):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        losses = pl_module.last_losses
-        if trainer.global_step != self.at or losses is None:
+        losses, rule = pl_module.last_losses, self.rule
+        if trainer.global_step != rule.at or losses is None:
             return
-        for k, loss in enumerate(losses.tolist()):
-            if self.diverged_at[k] is None and not loss <= self.bound:  # NaN too
-                self.pruned_at[k] = self.at
+        for k, (loss, p) in enumerate(zip(losses.tolist(), pl_module.num_sequences, strict=True)):
+            if self.diverged_at[k] is None and p >= rule.min_p and not loss <= rule.bound:
+                self.pruned_at[k] = rule.at  # (a NaN loss is not <= bound: pruned too)
         if all(self.finished()):
             trainer.should_stop = True
 

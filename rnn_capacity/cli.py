@@ -25,8 +25,7 @@ from .protocol import (
     DEFAULT_EXECUTOR,
     EXECUTORS,
     LOG_DIR,
-    PRUNE_AT,
-    PRUNE_BOUND,
+    PRUNE,
     THRESHOLD,
 )
 
@@ -120,8 +119,9 @@ def add_prune(p: ArgumentParser) -> None:
         "--prune",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help=f"stop a try whose training loss after {PRUNE_AT} iterations is still above "
-        f"{PRUNE_BOUND}, and count it 0: a departure from the protocol, validated on the "
+        help=f"stop a try of p >= {PRUNE.min_p} whose training loss after {PRUNE.at} "
+        f"iterations is still above {PRUNE.bound}, and count it 0: a departure from the "
+        "protocol, validated on the "
         "leaky and predictive-coding models only (default: off, or as the resumed sweep "
         "was started)",
     )

@@ -37,7 +37,7 @@ from .models.options import (
 from .models.options import validate_options as check_declared
 from .progress import LightningBar
 from .progress import enabled as progress_enabled
-from .protocol import ACCELERATORS, ITERATIONS, LOG_DIR, THRESHOLD
+from .protocol import ACCELERATORS, ITERATIONS, LOG_DIR, THRESHOLD, PruneRule
 
 
 def model_class(name: str) -> type[CapacityModule]:
@@ -270,7 +270,7 @@ def measure_ensemble(
     keep_module: bool = False,
     verbose: bool = False,
     stop_diverged: bool = True,
-    prune: tuple[int, float] | None = None,
+    prune: PruneRule | None = None,
 ) -> list[CapacityResult]:
     """Train ``len(replicas)`` independent measurements as one batched ensemble.
 
@@ -305,10 +305,12 @@ def measure_ensemble(
     (:class:`~rnn_capacity.capacity.DivergenceExit`; ``stop_diverged=False`` trains every
     iteration regardless). ``result.diverged_at`` is the step it diverged at, or None.
 
-    ``prune=(N, B)`` departs from the protocol: a replica whose training loss after N
-    iterations is above B is stopped there and counts 0
+    ``prune`` (a :class:`~rnn_capacity.protocol.PruneRule`, for example
+    :data:`~rnn_capacity.protocol.PRUNE`) departs from the protocol: a replica of
+    ``p >= rule.min_p`` whose training loss after ``rule.at`` iterations is above
+    ``rule.bound`` is stopped there and counts 0
     (:class:`~rnn_capacity.capacity.PruningExit`, which also finishes diverged
-    replicas); ``result.pruned_at`` is N for those, else None.
+    replicas); ``result.pruned_at`` is ``rule.at`` for those, else None.
 
     Examples:
         Two measurements of different ``p``, seeds and learning rates, trained together:
@@ -334,9 +336,12 @@ def measure_ensemble(
         if set(hparams[-1]) != names:
             raise UsageError("all replicas of an ensemble must set the same hyperparameters")
     if prune is not None:
-        at, bound = prune
-        if not (isinstance(at, int) and at >= 1 and 0 < bound < math.inf):
-            raise UsageError(f"prune=(N, B) needs N >= 1 and 0 < B < inf, got {prune!r}")
+        ok = isinstance(prune, PruneRule) and isinstance(prune.at, int) and prune.at >= 1
+        ok = ok and 0 < prune.bound < math.inf and isinstance(prune.min_p, int)
+        if not ok:
+            raise UsageError(
+                f"prune needs a PruneRule(at >= 1, 0 < bound < inf, min_p), got {prune!r}"
+            )
     seeds = [int(r.seed) for r in replicas]
     ps = [int(r.num_sequences) for r in replicas]
     options = {n: [hp[n] for hp in hparams] for n in names}
@@ -381,7 +386,7 @@ def measure_ensemble(
         hp |= {"seed": seeds[k], "iterations": iterations}
         hps.append(hp | {"learn_initial_state": learn_initial_state, **effective[k], **hparams[k]})
     if prune is not None:
-        exit_ = PruningExit(*prune)
+        exit_ = PruningExit(prune)
     else:
         exit_ = DivergenceExit() if stop_diverged else None
     pruning = exit_ if isinstance(exit_, PruningExit) else None

@@ -33,6 +33,7 @@ from .config import MAX_INTEGER, PRIORS, TYPES, Dimension, load_search_config
 from .errors import UsageError, one_line
 from .files import read_record_bytes, write_json
 from .models import is_model_name
+from .protocol import PruneRule
 
 __all__ = [
     "FORMAT",
@@ -398,8 +399,9 @@ class SweepSpace(Record):
     data: str | None = spec()
     settings: dict[str, Any] = spec()
     seed: int = spec(minimum=0)
-    # ``--prune``'s rule, {"at": N, "bound": B}: tries whose loss after N iterations is
-    # above B stopped there and counted 0 (a departure from the protocol); absent: none.
+    # ``--prune``'s rule (protocol.PruneRule as a dict): tries of p >= min_p whose loss
+    # after ``at`` iterations was above ``bound`` stopped there and counted 0 (a
+    # departure from the protocol); absent: none.
     prune: dict[str, float] | None = spec(omit_none=True, default=None)
 
     def validate(self, prefix: str = "") -> None:
@@ -602,7 +604,7 @@ class Evaluation(Record):
         rule = self.source.get("prune")
         if not rule:
             return "full"
-        return f"pruned (loss > {rule['bound']:g} at {rule['at']:g})"
+        return f"pruned ({PruneRule(**rule).describe()})"
 
     def protocol_label(self) -> str:
         """``3000 iterations, fixed initial states, teacher_forcing=always (paper variant)``."""

@@ -12,7 +12,7 @@ import pytest
 
 from rnn_capacity.errors import UsageError
 from rnn_capacity.measure import Replica, measure_ensemble
-from rnn_capacity.protocol import PRUNE_AT, PRUNE_BOUND
+from rnn_capacity.protocol import PRUNE, PruneRule
 from rnn_capacity.records import Configuration, Evaluation
 
 REPLICAS = [Replica(3, 0, {"lr": 0.01, "tau": 5.0}), Replica(2, 1, {"lr": 0.2, "tau": 2.0})]
@@ -31,7 +31,7 @@ def test_pruned_tries_count_0_and_the_others_train_as_without_it():
     at = 10
     losses = sorted(r.loss_curve[at - 1] for r in plain)
     bound = (losses[0] + losses[1]) / 2  # prunes all but the lowest-loss try
-    pruned = run(prune=(at, bound))
+    pruned = run(prune=PruneRule(at, bound))
     kept = [r.loss_curve[at - 1] <= bound for r in plain]
     assert sum(kept) == 1
     for a, b, keep in zip(plain, pruned, kept, strict=True):
@@ -47,16 +47,27 @@ def test_pruned_tries_count_0_and_the_others_train_as_without_it():
 
 
 def test_the_run_stops_when_every_try_is_pruned_and_a_loose_bound_changes_nothing():
-    stopped = run(prune=(5, 1e-12), iterations=3000)
+    stopped = run(prune=PruneRule(5, 1e-12), iterations=3000)
     assert [r.pruned_at for r in stopped] == [5, 5, 5]
     assert [len(r.loss_curve) for r in stopped] == [5, 5, 5]  # 5 of 3000 iterations
     assert [r.count for r in stopped] == [0, 0, 0]
-    plain, loose = run(), run(prune=(5, 1e12))
+    plain, loose = run(), run(prune=PruneRule(5, 1e12))
     assert [r.pruned_at for r in loose] == [None] * 3
     assert [(r.count, r.final_loss) for r in loose] == [(r.count, r.final_loss) for r in plain]
 
 
-@pytest.mark.parametrize("prune", [(0, 0.1), (10, 0.0), (10, float("inf")), (1.5, 0.1)])
+BAD_RULES = [PruneRule(0, 0.1), PruneRule(10, 0.0), PruneRule(10, float("inf")), (10, 0.1)]
+
+
+def test_tries_below_min_p_are_never_pruned():
+    """REPLICAS has p = 3, 2, 3: min_p = 3 spares the p = 2 try, however high its loss."""
+    stopped = run(prune=PruneRule(5, 1e-12, min_p=3), iterations=20)
+    assert [r.pruned_at for r in stopped] == [5, None, 5]
+    assert [len(r.loss_curve) for r in stopped] == [20, 20, 20]  # one try goes on: all do
+    assert stopped[0].count == stopped[2].count == 0
+
+
+@pytest.mark.parametrize("prune", [*BAD_RULES, PruneRule(1.5, 0.1), PruneRule(10, 0.1, 1.5)])
 def test_a_bad_rule_is_refused(prune):
     with pytest.raises(UsageError, match="prune"):
         run(prune=prune, iterations=2)
@@ -84,7 +95,7 @@ def sweep(tmp_path, *flags):
     )
     argv = ["--model", "pc_rnn_hc_a", "--hidden-size", "4", "--space", str(space)]
     argv += ["--initial-points", "1", "--executor", "local", "--preset", "paper"]
-    argv += ["--iterations", str(PRUNE_AT + 50), "--no-native"]
+    argv += ["--iterations", str(PRUNE.at + 50), "--no-native"]
     argv += ["--out", str(tmp_path / "out"), "--log-dir", str(tmp_path / "logs"), *flags]
     return main(argv)
 
@@ -93,13 +104,13 @@ def test_a_pruned_sweep_records_its_rule_and_resumes_pruned(tmp_path, capsys):
     # lr 1e-5: every try is still far above the bound at iteration 200.
     assert sweep(tmp_path, "--calls", "1", "--prune") == 0
     space = json.loads((tmp_path / "out" / "space.json").read_text())
-    assert space["prune"] == {"at": PRUNE_AT, "bound": PRUNE_BOUND}
+    assert space["prune"] == {"at": PRUNE.at, "bound": PRUNE.bound, "min_p": PRUNE.min_p}
     assert sweep(tmp_path, "--calls", "2", "--resume") == 0  # no flag: goes on pruned
     lines = (tmp_path / "out" / "evaluations.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]
-    assert [r["pruned_at"] for r in records] == [[PRUNE_AT, PRUNE_AT]] * 2
+    assert [r["pruned_at"] for r in records] == [[PRUNE.at, PRUNE.at]] * 2
     assert [r["counts"] for r in records] == [[0, 0]] * 2
-    assert f"counts=[0, 0] (pruned at {PRUNE_AT}, {PRUNE_AT})" in capsys.readouterr().out
+    assert f"counts=[0, 0] (pruned at {PRUNE.at}, {PRUNE.at})" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:  # another experiment: refused, nothing lost
         sweep(tmp_path, "--calls", "3", "--resume", "--no-prune")
     assert exc.value.code == 2 and "prune" in capsys.readouterr().err
@@ -113,10 +124,10 @@ def test_a_report_keeps_an_optimum_of_a_pruned_search_apart():
             "std_count": 0.0, "iterations": 3000, "threshold": 0.1,
             "learn_initial_state": False}  # fmt: skip
     full = Evaluation.from_dict(base | {"source": {"kind": "sweep"}}, "t")
-    rule = {"at": PRUNE_AT, "bound": PRUNE_BOUND}
+    rule = {"at": PRUNE.at, "bound": PRUNE.bound, "min_p": PRUNE.min_p}
     pruned = Evaluation.from_dict(base | {"source": {"kind": "sweep", "prune": rule}}, "t")
     assert full.search_label() == "full"
-    assert pruned.search_label() == f"pruned (loss > {PRUNE_BOUND:g} at {PRUNE_AT})"
+    assert pruned.search_label() == "pruned (loss > 0.19 at 200, p ≥ 2)"
     assert "found by a pruned" in pruned.protocol_label()
     assert mixed_protocols([full, full]) is None
     assert "search full (1 row), pruned" in mixed_protocols([full, pruned])
@@ -174,10 +185,12 @@ def test_bench_prune_sweep_compares_a_pruned_sweep_with_the_full_one(tmp_path, c
     assert "prune" not in json.loads((full / "out" / "space.json").read_text())
     assert "pruned_at" not in (full / "out" / "evaluations.jsonl").read_text()
     assert sweep(pruned, "--calls", "2", "--prune") == 0
-    c = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--resolution", "5"])
+    logs = ["--full-logs", str(full / "logs" / "out")]  # its TensorBoard group
+    c = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--resolution", "5", *logs])
+    assert c["rule_on_full"]["tries"] == 4 and c["rule_on_full"]["false_prunes"] == []
     assert c["agree_from_start"] == 2 and c["same_counts_where_agreeing"]
     assert len(c["pruned_tries"]) == 4 and c["false_prunes"] == []
-    assert c["iterations_saved"] == pytest.approx(1 - PRUNE_AT / (PRUNE_AT + 50))
+    assert c["iterations_saved"] == pytest.approx(1 - PRUNE.at / (PRUNE.at + 50))
     first = prune_sweep.main([str(full / "out"), str(pruned / "out"), "--calls", "1"])
     assert first["agree_from_start"] == 1 and first["optimum"]["full"]["p"] >= 1
     with pytest.raises(SystemExit):  # the order matters
@@ -185,6 +198,6 @@ def test_bench_prune_sweep_compares_a_pruned_sweep_with_the_full_one(tmp_path, c
     # The evaluation of the pruned search's optimum says how it was found; the full one not.
     from rnn_capacity.evaluate import sweep_plan
 
-    rule = {"at": PRUNE_AT, "bound": PRUNE_BOUND}
+    rule = {"at": PRUNE.at, "bound": PRUNE.bound, "min_p": PRUNE.min_p}
     assert sweep_plan(pruned / "out", resolution=5, progress=False).source["prune"] == rule
     assert "prune" not in sweep_plan(full / "out", resolution=5, progress=False).source

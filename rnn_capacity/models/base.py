@@ -165,7 +165,7 @@ class CapacityModule(pl.LightningModule):
     #: never): where the compiled step measured faster than the default, its compile
     #: included (bench/compile_cost.py); see :func:`.compiled.compile_by_default`.
     compile_max_sequences: int | None = None
-    #: Whether ``--prune``'s rule (protocol.PRUNE_AT, PRUNE_BOUND) was checked on this
+    #: Whether ``--prune``'s rule (protocol.PRUNE) was checked on this
     #: model's own full runs and stopped none that would have counted (bench/prune_rule.py
     #: --shipped); a sweep refuses ``--prune`` elsewhere, a user's model included.
     prune_validated: bool = False

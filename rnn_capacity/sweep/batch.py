@@ -18,7 +18,7 @@ from ..cli import quiet_lightning
 from ..config import SearchConfig
 from ..measure import Replica, measure_ensemble
 from ..models import native
-from ..protocol import PRUNE_AT, PRUNE_BOUND
+from ..protocol import PRUNE
 from ..records import Configuration
 from .settings import SweepSettings
 
@@ -70,7 +70,7 @@ def train_batch(
                 data_path=settings.data,
                 compile=settings.compile,
                 keep_module=True,
-                prune=(PRUNE_AT, PRUNE_BOUND) if settings.prune else None,
+                prune=PRUNE if settings.prune else None,
             )
     records, models = [], {}
     for i, x in enumerate(points):

@@ -12,6 +12,7 @@ is finished.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -29,7 +30,7 @@ from ..files import (
     read_record_bytes,
     write_atomic,
 )
-from ..protocol import PRUNE_AT, PRUNE_BOUND
+from ..protocol import PRUNE
 from ..records import BestConfiguration, Configuration, SweepSpace, SweepSummary
 from .settings import SweepSettings
 
@@ -52,7 +53,7 @@ def experiment(settings: SweepSettings, config: SearchConfig) -> SweepSpace:
         data=str(Path(settings.data).resolve()) if settings.data else None,
         settings=dict(settings.settings or {}),
         seed=settings.seed,  # a resume with another seed would mix two searches
-        prune={"at": PRUNE_AT, "bound": PRUNE_BOUND} if settings.prune else None,
+        prune=dataclasses.asdict(PRUNE) if settings.prune else None,
     )
 
 

@@ -60,7 +60,7 @@ class SweepSettings:
     batch_tries: bool = True  # False: every try is its own Trainer, as in the original
     compile: bool | None = None  # None: where it pays (models.compiled.compile_by_default)
     native: bool = False  # the leaky time loops in C++ where they build (models/native.py)
-    prune: bool = False  # stop hopeless tries early (protocol.PRUNE_AT/BOUND): a departure
+    prune: bool = False  # stop hopeless tries early (protocol.PRUNE): a departure
     settings: dict | None = None  # protocol settings (paper: the config's paper.settings)
     executor: str = "local"  # or "process", "ray" (rnn_capacity.sweep.executors)
     workers: int | None = 1  # ray: None = the cluster's CPUs
