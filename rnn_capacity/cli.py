@@ -121,9 +121,8 @@ def add_prune(p: ArgumentParser) -> None:
         default=None,
         help=f"stop a try of p >= {PRUNE.min_p} whose training loss after {PRUNE.at} "
         f"iterations is still above {PRUNE.bound}, and count it 0: a departure from the "
-        "protocol, validated on the "
-        "leaky and predictive-coding models only (default: off, or as the resumed sweep "
-        "was started)",
+        "protocol, refused for the models it was not validated on (LSTM, ESN, sRNN, TRNN, "
+        "plug-ins; docs/performance.md) (default: off, or as the resumed sweep was started)",
     )
 
 
