@@ -23,6 +23,7 @@ did not see; the script prints those commands (``--confirm K`` runs them).
 
     python bench/fit_data.py --calls 20 --workers 2                 # the fit
     python bench/fit_data.py --calls 0 --confirm 3                  # confirm the best 3
+    python bench/fit_data.py --probe tremor=0.01 --probe vertices_mid=55   # local probes
     python bench/fit_data.py --models pc_rnn_hc_a --n 2 --iterations 50 --calls 2  # smoke
 """
 
@@ -72,6 +73,32 @@ SPACE = {
 }
 SHIPPED = {"vertices_mid": 45, "run_high": 0.8, "turn": 0.0, "arc": 0.0, "accel": 0.0,
            "slowing": 0.0, "pause": 0.0, "speed_jitter": 0.0, "tremor": 0.0}  # fmt: skip
+
+
+def knobs_of(x) -> dict:
+    """A candidate's knobs from a point of ``SPACE`` (a list in its order, or a dict)."""
+    values = x.values() if isinstance(x, dict) else x
+    return {
+        k: (int(v) if k == "vertices_mid" else float(v)) for k, v in zip(SPACE, values, strict=True)
+    }
+
+
+def parse_probe(items: list[str]) -> dict:
+    """``["knob=value", ...]`` applied to the shipped knobs; ValueError names the bad one."""
+    knobs = dict(SHIPPED)
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in SPACE:
+            raise ValueError(f"--probe {item!r}: expected KNOB=VALUE, KNOB one of {list(SPACE)}")
+        low, high = SPACE[name]
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"--probe {item!r}: {value!r} is not a number") from None
+        if not low <= v <= high:
+            raise ValueError(f"--probe {item!r}: {name} must lie in [{low}, {high}]")
+        knobs[name] = v
+    return knobs_of(knobs)
 
 
 def surrogate_files(models: list[str], sizes: list[int]) -> list[Path]:
@@ -178,10 +205,17 @@ def main(argv=None) -> int:
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--calls", type=int, default=20, help="candidates to score in all")
     ap.add_argument("--initial", type=int, default=6, help="random candidates before the GP")
+    ap.add_argument("--probe", nargs="+", action="append", default=[], metavar="KNOB=VALUE",
+                    help="score the shipped knobs with these changed (repeatable: one probe "
+                    "each), before the search's own candidates")  # fmt: skip
     ap.add_argument("--confirm", type=int, default=0, metavar="K",
                     help="run the full replay on the best K candidates")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("bench/results/fit_data"))
     args = ap.parse_args(argv)
+    try:
+        probes = [parse_probe(items) for items in args.probe]
+    except ValueError as e:
+        ap.error(str(e))
     paths = surrogate_files(args.models, args.sizes)
     if not paths:
         ap.error(f"no surrogates of {args.models} in {replay.REFERENCE}")
@@ -201,12 +235,12 @@ def main(argv=None) -> int:
     dims = [Integer(*SPACE[k], name=k) if k == "vertices_mid" else Real(*SPACE[k], name=k)
             for k in names]  # fmt: skip
     opt = Optimizer(dims, base_estimator="GP", n_initial_points=args.initial, random_state=0)
-    # Resume replays the search: every candidate but the first (the shipped data, x0) was
-    # asked, so ask again before telling it, or the optimiser's random state restarts and
-    # hands out its first random candidates a second time.
+    # Resume replays the search: every candidate but the first (the shipped data, x0) and
+    # the probes was asked, so ask again before telling it, or the optimiser's random state
+    # restarts and hands out its first random candidates a second time.
     told = set()
     for j, c in enumerate(done):
-        if j > 0:
+        if j > 0 and not c.get("probe"):
             opt.ask()
         x = [c["knobs"][k] for k in names]
         if tuple(x) not in told:  # a repeat (an older resume's) adds nothing to the GP
@@ -218,22 +252,28 @@ def main(argv=None) -> int:
         model, hidden, points = replay.decode(path)
         screens.append((model, hidden, replay.choose(points, args.n)))
     jobs_per = sum(len(replay.ensembles(t, args.tries, args.ensemble)) for _, _, t in screens)
-    todo = max(0, args.calls - len(done))
+    # The shipped data is the first candidate of a new fit, then the probes, then the asks.
+    pending = ([] if done else [knobs_of(SHIPPED)]) + probes
+    pending = [k for k in pending if k not in [knobs_of(c["knobs"]) for c in done]]
+    pending = [k for i, k in enumerate(pending) if k not in pending[:i]]
+    todo = len(pending) + max(0, args.calls - len(done) - len(pending))
     print(f"{len(done)} candidates in {cands}; {todo} to score, {jobs_per} ensembles each, "
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
     bar = tqdm(total=todo * jobs_per, unit="ensemble")
     for i in range(todo):
-        x = [SHIPPED[k] for k in names] if not done and i == 0 else opt.ask()
-        knobs = {
-            k: (int(v) if k == "vertices_mid" else float(v)) for k, v in zip(names, x, strict=True)
-        }
+        probe = i < len(pending)
+        if probe:
+            x = list(pending[i].values())
+        else:
+            x = opt.ask()
+        knobs = knobs_of(x)
         tqdm.write(f"candidate {len(done) + 1}: scoring {knobs}")
         records, data = measure(knobs, screens, args.tries, args.iterations,
                                 args.ensemble, args.workers, args.out, log, seen, bar)  # fmt: skip
         objective, per = score(records)
         opt.tell(x, objective)
         c = {"knobs": knobs, "data": data, "objective": objective, "models": per,
-             "setting": setting}  # fmt: skip
+             "setting": setting} | ({"probe": True} if probe else {})  # fmt: skip
         with cands.open("a") as f:
             f.write(json.dumps(c) + "\n")
             f.flush()
