@@ -157,6 +157,88 @@ def score(records: list[dict]) -> tuple[float, dict]:
     return total, per
 
 
+def distinct(done: list[dict]) -> list[dict]:
+    """The scored candidates, each set of knobs once (the first scoring of a repeat)."""
+    out: list[dict] = []
+    for c in done:
+        if knobs_of(c["knobs"]) not in [knobs_of(o["knobs"]) for o in out]:
+            out.append(c)
+    return out
+
+
+def in_band(s: dict) -> bool:
+    """A model's screen within the replay's target: ratio in the band and ρ high enough."""
+    lo, hi = replay.RATIO_BAND
+    return lo <= s["ratio"] <= hi and s["spearman"] >= replay.MIN_SPEARMAN
+
+
+def table(done: list[dict]) -> str:
+    """Markdown: one row per model, one column per distinct candidate (ratio / ρ), the
+    candidates' knobs that differ from the shipped ones, and models in the band."""
+    cands = distinct(done)
+    models = sorted({m for c in cands for m in c["models"]})
+
+    def label(c):
+        diff = {k: v for k, v in knobs_of(c["knobs"]).items() if v != SHIPPED[k]}
+        tag = "probe: " if c.get("probe") else ""
+        return tag + (", ".join(f"{k} {v:.3g}" for k, v in diff.items()) or "shipped")
+
+    head = "| model | " + " | ".join(f"{i + 1}" for i in range(len(cands))) + " |"
+    lines = [head, "|---" * (len(cands) + 1) + "|"]
+    for m in models:
+        cells = []
+        for c in cands:
+            s = c["models"].get(m)
+            cells.append("–" if s is None else f"{s['ratio']:.2f} / {s['spearman']:.2f}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    band = [sum(in_band(s) for s in c["models"].values()) for c in cands]
+    lines.append("| in band (ratio and ρ) | " + " | ".join(map(str, band)) + " |")
+    lines.append("| objective | " + " | ".join(f"{c['objective']:.2f}" for c in cands) + " |")
+    lines += ["", *(f"{i + 1}. {label(c)}" for i, c in enumerate(cands))]
+    return "\n".join(lines)
+
+
+def pulls(done: list[dict]) -> dict:
+    """Which models pull against which, from the scored candidates.
+
+    ``move[c, m]`` is how far candidate ``c`` moved model ``m``'s log ratio from the
+    shipped data's, ``need[m] = -log ratio`` how far it has to move. The first principal
+    component of the moves is the family's common difficulty axis (as far as the
+    candidates sample it); ``share`` the fraction of the moves' variance along it,
+    ``loading`` each model's weight on it. Two models *pull against each other* where
+    their moves correlate (r > 0.5) but their needs have opposite signs, each beyond the
+    band: whatever moves one toward its band moves the other away from its own.
+    """
+    cands = distinct(done)
+    base = next(c for c in cands if knobs_of(c["knobs"]) == knobs_of(SHIPPED))
+    models = sorted(base["models"])
+    logr = np.log(
+        [[max(c["models"][m]["ratio"], 1e-3) for m in models] for c in cands]
+    )  # candidates × models
+    moves = logr - np.log([max(base["models"][m]["ratio"], 1e-3) for m in models])
+    need = -logr[cands.index(base)]
+    centred = moves - moves.mean(axis=0)
+    _, sv, vt = np.linalg.svd(centred, full_matrices=False)
+    axis = vt[0] * np.sign(vt[0].sum() or 1.0)  # harder data: most models' ratios fall
+    corr = np.corrcoef(moves[[i for i, c in enumerate(cands) if c is not base]].T)
+    lo, hi = (math.log(1 / b) for b in replay.RATIO_BAND[::-1])  # need beyond the band
+    pairs = []
+    for i, a in enumerate(models):
+        for j in range(i + 1, len(models)):
+            b = models[j]
+            opposed = (need[i] > hi and need[j] < lo) or (need[i] < lo and need[j] > hi)
+            if opposed and corr[i, j] > 0.5:
+                pairs.append((a, b, float(corr[i, j])))
+    return {
+        "models": models,
+        "need": dict(zip(models, need.tolist(), strict=True)),
+        "share": float(sv[0] ** 2 / (sv**2).sum()) if sv.sum() > 0 else float("nan"),
+        "loading": dict(zip(models, axis.tolist(), strict=True)),
+        "against": sorted(pairs, key=lambda t: -t[2]),
+        "candidates": len(cands),
+    }
+
+
 def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen, bar):
     """Replay the screening subsets ``screens`` ((model, H, points) per surrogate) on the
     candidate ``knobs``; its records."""
@@ -290,6 +372,20 @@ def main(argv=None) -> int:
             f"{m} {s['ratio']:.2f}/{s['spearman']:.2f}" for m, s in c["models"].items()
         )
         print(f"#{rank} objective {c['objective']:.3f} {c['knobs']}\n    ratio/ρ: {ratios}")
+    if done:
+        (args.out / "table.md").write_text(table(done) + "\n")
+        print(f"per-model ratio / ρ of every candidate: {args.out / 'table.md'}")
+    if len(distinct(done)) >= 3:
+        pl = pulls(done)
+        print(
+            f"common axis: {pl['share']:.0%} of the moves of {pl['candidates']} candidates; "
+            "loading " + ", ".join(f"{m} {v:+.2f}" for m, v in pl["loading"].items())
+        )
+        for a, b, r in pl["against"]:
+            print(
+                f"  {a} (needs {pl['need'][a]:+.2f}) pulls against {b} "
+                f"(needs {pl['need'][b]:+.2f}): moves correlate r = {r:.2f}"
+            )
     check = [replay.REFERENCE / name for name in replay.SURROGATES]
     for c in ranked[: args.confirm]:
         cmd = [sys.executable, str(Path(__file__).with_name("replay.py")), "--data", c["data"],

@@ -217,3 +217,39 @@ def test_fit_data_candidates_are_files_named_by_their_knobs(tmp_path):
     assert np.array_equal(np.load(shipped), np.load(ROOT / "data" / "trajectories_250.npy"))
     other = fit_data.candidate_file(tmp_path, fit_data.SHIPPED | {"arc": 0.5})
     assert other != shipped and fit_data.candidate_file(tmp_path, fit_data.SHIPPED) == shipped
+
+
+def test_fit_data_probes_are_shipped_knobs_changed_and_checked():
+    probe = fit_data.parse_probe(["tremor=0.01", "vertices_mid=55"])
+    assert probe == fit_data.knobs_of(fit_data.SHIPPED | {"tremor": 0.01, "vertices_mid": 55})
+    assert isinstance(probe["vertices_mid"], int)
+    for bad in ("tremor=1", "colour=2", "tremor", "tremor=x"):
+        with pytest.raises(ValueError, match="--probe"):
+            fit_data.parse_probe([bad])
+
+
+def test_fit_data_pulls_finds_models_moved_together_that_need_opposite_moves():
+    def cand(knobs, ratios, probe=False):
+        models = {m: {"ratio": r, "spearman": 0.9} for m, r in ratios.items()}
+        return {"knobs": fit_data.SHIPPED | knobs, "objective": 0.0, "models": models} | (
+            {"probe": True} if probe else {}
+        )
+
+    # "easy" is 2x too easy, "hard" 2x too hard; both fall together on harder data;
+    # "fine" is in the band and moves the other way.
+    done = [
+        cand({}, {"easy": 2.0, "hard": 0.5, "fine": 1.0}),
+        cand({"tremor": 0.01}, {"easy": 1.0, "hard": 0.25, "fine": 1.2}, probe=True),
+        cand({"arc": 0.5}, {"easy": 1.4, "hard": 0.35, "fine": 1.1}),
+        cand({"arc": 0.5}, {"easy": 9.0, "hard": 9.0, "fine": 9.0}),  # a repeat: ignored
+        cand({"pause": 1.0}, {"easy": 2.8, "hard": 0.7, "fine": 0.9}),
+    ]
+    pl = fit_data.pulls(done)
+    assert pl["candidates"] == 4
+    assert pl["need"]["easy"] == pytest.approx(-np.log(2.0))
+    assert [(a, b) for a, b, _ in pl["against"]] == [("easy", "hard")]
+    assert pl["loading"]["easy"] > 0 and pl["loading"]["hard"] > 0 > pl["loading"]["fine"]
+    text = fit_data.table(done)
+    assert "| easy | 2.00 / 0.90 | 1.00 / 0.90 | 1.40 / 0.90 | 2.80 / 0.90 |" in text
+    assert "| in band (ratio and ρ) | 1 | 2 | 1 | 1 |" in text  # "fine"; "easy" once
+    assert "2. probe: tremor 0.01" in text and "1. shipped" in text
