@@ -174,7 +174,8 @@ def in_band(s: dict) -> bool:
 
 def table(done: list[dict]) -> str:
     """Markdown: one row per model, one column per distinct candidate (ratio / ρ), the
-    candidates' knobs that differ from the shipped ones, and models in the band."""
+    candidates' knobs that differ from the shipped ones, and models in the band. A repeat
+    is shown once, under its first number."""
     cands = distinct(done)
     models = sorted({m for c in cands for m in c["models"]})
 
@@ -183,7 +184,9 @@ def table(done: list[dict]) -> str:
         tag = "probe: " if c.get("probe") else ""
         return tag + (", ".join(f"{k} {v:.3g}" for k, v in diff.items()) or "shipped")
 
-    head = "| model | " + " | ".join(f"{i + 1}" for i in range(len(cands))) + " |"
+    # Numbered as the fit's log numbers them: by place in ``done``, repeats included.
+    number = [next(i for i, o in enumerate(done) if o is c) + 1 for c in cands]
+    head = "| model | " + " | ".join(map(str, number)) + " |"
     lines = [head, "|---" * (len(cands) + 1) + "|"]
     for m in models:
         cells = []
@@ -194,7 +197,7 @@ def table(done: list[dict]) -> str:
     band = [sum(in_band(s) for s in c["models"].values()) for c in cands]
     lines.append("| in band (ratio and ρ) | " + " | ".join(map(str, band)) + " |")
     lines.append("| objective | " + " | ".join(f"{c['objective']:.2f}" for c in cands) + " |")
-    lines += ["", *(f"{i + 1}. {label(c)}" for i, c in enumerate(cands))]
+    lines += ["", *(f"{n}. {label(c)}" for n, c in zip(number, cands, strict=True))]
     return "\n".join(lines)
 
 

@@ -252,4 +252,4 @@ def test_fit_data_pulls_finds_models_moved_together_that_need_opposite_moves():
     text = fit_data.table(done)
     assert "| easy | 2.00 / 0.90 | 1.00 / 0.90 | 1.40 / 0.90 | 2.80 / 0.90 |" in text
     assert "| in band (ratio and ρ) | 1 | 2 | 1 | 1 |" in text  # "fine"; "easy" once
-    assert "2. probe: tremor 0.01" in text and "1. shipped" in text
+    assert "2. probe: tremor 0.01" in text and "1. shipped" in text and "5. pause 1" in text
