@@ -166,12 +166,6 @@ def distinct(done: list[dict]) -> list[dict]:
     return out
 
 
-def in_band(s: dict) -> bool:
-    """A model's screen within the replay's target: ratio in the band and ρ high enough."""
-    lo, hi = replay.RATIO_BAND
-    return lo <= s["ratio"] <= hi and s["spearman"] >= replay.MIN_SPEARMAN
-
-
 def table(done: list[dict]) -> str:
     """Markdown: one row per model, one column per distinct candidate (ratio / ρ), the
     candidates' knobs that differ from the shipped ones, and models in the band. A repeat
@@ -194,7 +188,9 @@ def table(done: list[dict]) -> str:
             s = c["models"].get(m)
             cells.append("–" if s is None else f"{s['ratio']:.2f} / {s['spearman']:.2f}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    band = [sum(in_band(s) for s in c["models"].values()) for c in cands]
+    band = [
+        sum(replay.in_band(s["ratio"], s["spearman"]) for s in c["models"].values()) for c in cands
+    ]
     lines.append("| in band (ratio and ρ) | " + " | ".join(map(str, band)) + " |")
     lines.append("| objective | " + " | ".join(f"{c['objective']:.2f}" for c in cands) + " |")
     lines += ["", *(f"{n}. {label(c)}" for n, c in zip(number, cands, strict=True))]
@@ -338,19 +334,17 @@ def main(argv=None) -> int:
         screens.append((model, hidden, replay.choose(points, args.n)))
     jobs_per = sum(len(replay.ensembles(t, args.tries, args.ensemble)) for _, _, t in screens)
     # The shipped data is the first candidate of a new fit, then the probes, then the asks.
-    pending = ([] if done else [knobs_of(SHIPPED)]) + probes
-    pending = [k for k in pending if k not in [knobs_of(c["knobs"]) for c in done]]
-    pending = [k for i, k in enumerate(pending) if k not in pending[:i]]
+    scored, pending = [knobs_of(c["knobs"]) for c in done], []
+    for k in ([] if done else [knobs_of(SHIPPED)]) + probes:
+        if k not in scored and k not in pending:
+            pending.append(k)
     todo = len(pending) + max(0, args.calls - len(done) - len(pending))
     print(f"{len(done)} candidates in {cands}; {todo} to score, {jobs_per} ensembles each, "
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
     bar = tqdm(total=todo * jobs_per, unit="ensemble")
     for i in range(todo):
         probe = i < len(pending)
-        if probe:
-            x = list(pending[i].values())
-        else:
-            x = opt.ask()
+        x = list(pending[i].values()) if probe else opt.ask()
         knobs = knobs_of(x)
         tqdm.write(f"candidate {len(done) + 1}: scoring {knobs}")
         records, data = measure(knobs, screens, args.tries, args.iterations,

@@ -179,6 +179,11 @@ def ensembles(points: list[TrainingPoint], tries: int, size: int) -> list[list[T
     return [points[i : i + per] for i in range(0, len(points), per)]
 
 
+def in_band(ratio: float, rho: float) -> bool:
+    """The replay's target for one model: ratio of sums in the band, ρ high enough."""
+    return bool(RATIO_BAND[0] <= ratio <= RATIO_BAND[1] and rho >= MIN_SPEARMAN)
+
+
 def summary(records: list[dict]) -> dict:
     """Ratio of sums (ours / smoothed) and rank correlations for one model's records."""
     ours = np.array([r["mean"] for r in records])
@@ -195,9 +200,7 @@ def summary(records: list[dict]) -> dict:
         "ratio": float(ratio),
         "spearman": float(rho),
         "spearman_raw": float(rho_raw),
-        "meets": bool(
-            RATIO_BAND[0] <= ratio <= RATIO_BAND[1] and rho >= MIN_SPEARMAN and len(records) >= 12
-        ),
+        "meets": in_band(ratio, rho) and len(records) >= 12,
     }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ArgumentParser, UsageError
-from .models import SPACE_HELP, model_help
+from .models import BUILTIN_MODELS, SPACE_HELP, model_help
 from .protocol import (
     CLI_ACCELERATORS,
     DEFAULT_ACCELERATOR,
@@ -115,14 +115,15 @@ def add_executor(
 
 def add_prune(p: ArgumentParser) -> None:
     """``--prune`` / ``--no-prune``: a search's pruning (None when neither is given)."""
+    refused = ", ".join(n for n, c in BUILTIN_MODELS.items() if not c.prune_validated)
     p.add_argument(
         "--prune",
         action=argparse.BooleanOptionalAction,
         default=None,
         help=f"stop a try of p >= {PRUNE.min_p} whose training loss after {PRUNE.at} "
         f"iterations is still above {PRUNE.bound}, and count it 0: a departure from the "
-        "protocol, refused for the models it was not validated on (LSTM, ESN, sRNN, TRNN, "
-        "plug-ins; docs/performance.md) (default: off, or as the resumed sweep was started)",
+        f"protocol, refused for the models it was not validated on ({refused}, plug-ins; "
+        "docs/performance.md) (default: off, or as the resumed sweep was started)",
     )
 
 
