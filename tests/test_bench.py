@@ -16,6 +16,7 @@ sys.path.insert(0, str(BENCH))
 
 import fit_data  # noqa: E402
 import loop_counts  # noqa: E402
+import lr_window  # noqa: E402
 import original_style  # noqa: E402
 import step_cost  # noqa: E402
 import study_cost  # noqa: E402
@@ -191,6 +192,35 @@ def test_loop_counts_trains_the_same_seeds_with_both_loops_and_resumes(tmp_path)
     loop_counts.main(argv + ["--out", str(out)])  # a rerun trains nothing new
     assert len(out.read_text().splitlines()) == 2
     assert loop_counts.model_class("ugrnn").hand_written_bptt is True  # restored
+
+
+def test_lr_window_through_feeds_back_the_same_points_with_their_gradient():
+    """``through`` generates exactly what ``none`` does; only the gradient differs (it also
+    flows through the fed-back prediction)."""
+    from rnn_capacity.models import GRU
+
+    grads, outs = [], []
+    for cls in (GRU, lr_window.GRUThrough):
+        torch.manual_seed(0)
+        model = cls(hidden_size=4, num_sequences=2, seed=3, teacher_forcing="none")
+        out = model(torch.zeros(60, 1, 2, 2))
+        out.square().sum().backward()
+        outs.append(out.detach())
+        grads.append(model.replicas[0]["W_ih"].grad.clone())
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)
+    assert not torch.allclose(grads[0], grads[1])
+
+
+def test_lr_window_runs_every_mode_at_every_rate_and_seed(tmp_path, capsys):
+    out = tmp_path / "runs.jsonl"
+    argv = ["-H", "4", "-p", "2", "--lrs", "0.01", "0.1", "--seeds", "2", "--iterations", "2"]
+    assert lr_window.main(argv + ["--modes", "always", "through", "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted((r["mode"], r["lr"], r["seed"]) for r in rows) == sorted(
+        (m, lr, s) for m in ("always", "through") for lr in (0.01, 0.1) for s in (0, 1)
+    )
+    assert all(0 <= r["count"] <= 2 for r in rows)
+    assert "lr 0.1" in capsys.readouterr().out
 
 
 def test_fit_data_scores_pooled_models_and_penalises_low_rank_correlation():
