@@ -343,8 +343,9 @@ def main(argv=None) -> int:
           f"{args.workers} workers", file=sys.stderr)  # fmt: skip
     bar = tqdm(total=todo * jobs_per, unit="ensemble")
     for i in range(todo):
-        probe = i < len(pending)
-        x = list(pending[i].values()) if probe else opt.ask()
+        local = i < len(pending)  # the shipped data or a probe: not the optimiser's ask
+        x = list(pending[i].values()) if local else opt.ask()
+        probe = local and pending[i] in probes  # the shipped first candidate is no probe
         knobs = knobs_of(x)
         tqdm.write(f"candidate {len(done) + 1}: scoring {knobs}")
         records, data = measure(knobs, screens, args.tries, args.iterations,

@@ -283,3 +283,22 @@ def test_fit_data_pulls_finds_models_moved_together_that_need_opposite_moves():
     assert "| easy | 2.00 / 0.90 | 1.00 / 0.90 | 1.40 / 0.90 | 2.80 / 0.90 |" in text
     assert "| in band (ratio and ρ) | 1 | 2 | 1 | 1 |" in text  # "fine"; "easy" once
     assert "2. probe: tremor 0.01" in text and "1. shipped" in text and "5. pause 1" in text
+
+
+@pytest.mark.slow
+def test_fit_data_fresh_fit_scores_shipped_then_probe_and_resumes(tmp_path):
+    """A real (tiny) fit: the shipped data first, unlabelled; the probe second, labelled;
+    a rerun with the same calls scores nothing new."""
+    if not (fit_data.replay.REFERENCE / "PC_RNN_HC_A_model_30.pk").is_file():
+        pytest.skip("the original's PC_RNN_HC_A_model_30.pk is not available")
+    argv = ["--models", "pc_rnn_hc_a", "--sizes", "30", "--n", "1", "--tries", "1",
+            "--iterations", "2", "--calls", "2", "--initial", "1", "--workers", "1",
+            "--probe", "tremor=0.01", "--out", str(tmp_path)]  # fmt: skip
+    fit_data.main(argv)
+    cands = [json.loads(line) for line in (tmp_path / "candidates.jsonl").read_text().splitlines()]
+    assert [fit_data.knobs_of(c["knobs"]) for c in cands] == [
+        fit_data.SHIPPED, fit_data.parse_probe(["tremor=0.01"])
+    ]  # fmt: skip
+    assert [c.get("probe", False) for c in cands] == [False, True]
+    fit_data.main(argv)
+    assert len((tmp_path / "candidates.jsonl").read_text().splitlines()) == 2
