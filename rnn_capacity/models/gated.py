@@ -90,8 +90,14 @@ class FeedbackModule(CapacityModule):
         for t in range(self.num_steps):
             state = self.step(w, state, x)
             xs.append(self.read_out(w, self.features(state)))
-            x = targets[t] if forced else xs[-1].detach()
+            x = targets[t] if forced else self.fed_back(xs[-1])
         return torch.stack(xs)  # (T, K, P, 2)
+
+    def fed_back(self, prediction: Tensor) -> Tensor:
+        """The next input in closed loop: the prediction, detached (``sg`` above). A
+        subclass returning it undetached must also set ``hand_written_bptt = False``: the
+        hand-written loop detaches it."""
+        return prediction.detach()
 
 
 class LSTM(FeedbackModule):
