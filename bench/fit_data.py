@@ -17,9 +17,11 @@ starting from the shipped data's knobs. Every measurement is appended to
 there and re-trains only what is missing. The ensembles of one candidate run on
 ``--workers`` processes (one torch thread each: every core).
 
-The winner and the runners-up are then confirmed with the full replay (12
-configurations × 2 tries), on the fitting surrogates and on the four H = 60 ones the fit
-did not see; the script prints those commands (``--confirm K`` runs them).
+The winner and the runners-up are then confirmed with the full replay (``--confirm K``:
+12 configurations × 2 tries, the same seeds for every candidate) on the fitting
+surrogates and on the four H = 60 ones the fit did not see, on the same workers, one
+candidate after another and model by model (a run stopped early leaves whole models);
+``<out>/confirm/``: the records (resumable) and ``table.md``, rewritten as they arrive.
 
     python bench/fit_data.py --calls 20 --workers 2                 # the fit
     python bench/fit_data.py --calls 0 --confirm 3                  # confirm the best 3
@@ -34,7 +36,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -238,9 +239,12 @@ def pulls(done: list[dict]) -> dict:
     }
 
 
-def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen, bar):
+def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen, bar,
+            in_order=False, after=None):  # fmt: skip
     """Replay the screening subsets ``screens`` ((model, H, points) per surrogate) on the
-    candidate ``knobs``; its records."""
+    candidate ``knobs``; its records. ``in_order``: the models one after another, in the
+    order of ``screens`` (a long run stopped early leaves whole models measured);
+    ``after()`` is called after each ensemble's records are written."""
     data = str(candidate_file(out, knobs).resolve())
     mine, jobs = [], []
     for model, hidden, sample in screens:
@@ -254,8 +258,13 @@ def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen
                 todo.append(t)
         for group in replay.ensembles(todo, tries, ensemble):
             jobs.append((model, hidden, group, variant, tries, iterations, data))
-    # Dearest first, so the workers finish together.
-    jobs.sort(key=lambda j: -sum(t.p for t in j[2]) * (1 + j[1] / 100))
+    # Dearest first (within a model if in order), so the workers finish together.
+    rank: dict[str, int] = {}
+    for model, _, _ in screens:
+        rank.setdefault(model, len(rank))
+    jobs.sort(key=lambda j: (
+        rank[j[0]] if in_order else 0, -sum(t.p for t in j[2]) * (1 + j[1] / 100)
+    ))  # fmt: skip
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
         for records in pool.map(_job, jobs):
             with log.open("a") as f:
@@ -268,7 +277,71 @@ def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen
             mine += records
             bar.update(1)
             bar.set_postfix_str(f"{records[0]['model']} H={records[0]['hidden_size']}")
+            if after is not None:
+                after()
     return mine, data
+
+
+#: The issue's band for the four H = 60 surrogates the fit does not use.
+CHECK_BAND = (0.75, 1.33)
+
+
+def is_fitting(model: str, hidden: int, sizes=(30, 40)) -> bool:
+    """Whether a surrogate is one the fit uses (else it checks what the fit did not see)."""
+    return hidden in (2000, 3000, 4000) if model == "esn" else hidden in sizes
+
+
+def confirm_screens(paths: list[Path]) -> list[tuple[str, int, list]]:
+    """The full replay's configurations (``replay.STAGES["confirm"]``) of each surrogate,
+    grouped by model in the order the models first appear in ``paths``."""
+    n = replay.STAGES["confirm"]["n"]
+    screens = []
+    for path in paths:
+        model, hidden, points = replay.decode(path)
+        screens.append((model, hidden, replay.choose(points, n)))
+    order = list(dict.fromkeys(m for m, _, _ in screens))
+    return sorted(screens, key=lambda s: order.index(s[0]))
+
+
+def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: dict,
+                  sizes=(30, 40)) -> str:  # fmt: skip
+    """Markdown of the full replay: per model (its fitting surrogates pooled) and per check
+    surrogate, ratio / ρ of each candidate (``(label, candidate)``). ``expected[(model,
+    fitting)]`` is the number of configurations a complete replay has; a model not yet
+    complete shows how many it has and does not count toward the bands."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        fit = is_fitting(r["model"], r["hidden_size"], sizes)
+        name = r["model"] if fit else f"{r['model']} (H = {r['hidden_size']}, check)"
+        groups.setdefault((r["data"], name, fit), []).append(r)
+    rows = sorted({(name, fit) for _, name, fit in groups}, key=lambda t: (not t[1], t[0]))
+    head = "| model | " + " | ".join(label for label, _ in cands) + " |"
+    lines = [head, "|---" * (len(cands) + 1) + "|"]
+    band = {fit: [0] * len(cands) for fit in (True, False)}
+    for name, fit in rows:
+        cells = []
+        for i, (_, c) in enumerate(cands):
+            rs = groups.get((c["data"], name, fit), [])
+            if not rs:
+                cells.append("–")
+                continue
+            s = replay.summary(rs)
+            need = expected.get((rs[0]["model"], fit), s["n"])
+            cell = f"{s['ratio']:.2f} / {s['spearman']:.2f}"
+            if s["n"] < need:
+                cell += f" ({s['n']} of {need})"
+            elif fit and replay.in_band(s["ratio"], s["spearman"]):
+                band[True][i] += 1
+            elif not fit and CHECK_BAND[0] <= s["ratio"] <= CHECK_BAND[1]:
+                band[False][i] += 1
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lo, hi = replay.RATIO_BAND
+    lines.append(f"| fitting models in [{lo}, {hi}] with ρ ≥ {replay.MIN_SPEARMAN} | "
+                 + " | ".join(map(str, band[True])) + " |")  # fmt: skip
+    lines.append(f"| checks in [{CHECK_BAND[0]}, {CHECK_BAND[1]}] | "
+                 + " | ".join(map(str, band[False])) + " |")  # fmt: skip
+    return "\n".join(lines)
 
 
 def main(argv=None) -> int:
@@ -384,14 +457,51 @@ def main(argv=None) -> int:
                 f"  {a} (needs {pl['need'][a]:+.2f}) pulls against {b} "
                 f"(needs {pl['need'][b]:+.2f}): moves correlate r = {r:.2f}"
             )
-    check = [replay.REFERENCE / name for name in replay.SURROGATES]
-    for c in ranked[: args.confirm]:
-        cmd = [sys.executable, str(Path(__file__).with_name("replay.py")), "--data", c["data"],
-               "--out", str(args.out / "confirm"), "--surrogates",
-               *map(str, paths + [p for p in check if p.is_file()])]  # fmt: skip
-        print(" ".join(cmd), file=sys.stderr)
-        subprocess.run(cmd, check=True)
+    if args.confirm:
+        best = sorted(distinct(done), key=lambda c: c["objective"])
+        confirm(best[: args.confirm], done, paths, args)
     return 0
+
+
+def confirm(chosen: list[dict], done: list[dict], paths: list[Path], args) -> None:
+    """The full replay of the ``chosen`` candidates, one after another, model by model, on
+    the fitting surrogates and the four H = 60 ones (``<out>/confirm/``: the replay's
+    records, resumable, and ``table.md`` rewritten after each ensemble)."""
+    from tqdm.auto import tqdm
+
+    check = [replay.REFERENCE / name for name in replay.SURROGATES]
+    screens = confirm_screens(paths + [p for p in check if p.is_file()])
+    tries = replay.STAGES["confirm"]["tries"]
+    expected: dict[tuple, int] = {}
+    for model, hidden, sample in screens:
+        k = (model, is_fitting(model, hidden, args.sizes))
+        expected[k] = expected.get(k, 0) + len(sample)
+    out = args.out / "confirm"
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "measurements.jsonl"
+    seen = {}
+    if log.exists():
+        seen = {replay.record_key(r): r for r in map(json.loads, log.read_text().splitlines())}
+    number = {id(c): i + 1 for i, c in enumerate(done)}
+    labels = [(str(number[id(c)]), c) for c in chosen]  # numbered as in table.md
+
+    def write():
+        rs = [
+            r for r in seen.values()
+            if (r["tries"], r["iterations"]) == (tries, args.iterations)
+            and r["variant"] == replay.variant_of(r["model"], None, {})
+        ]  # fmt: skip
+        (out / "table.md").write_text(confirm_table(rs, labels, expected, args.sizes) + "\n")
+
+    jobs = sum(len(replay.ensembles(t, tries, args.ensemble)) for _, _, t in screens)
+    bar = tqdm(total=jobs * len(chosen), unit="ensemble")
+    for c in chosen:
+        tqdm.write(f"full replay of candidate {number[id(c)]}: {knobs_of(c['knobs'])}")
+        measure(knobs_of(c["knobs"]), screens, tries, args.iterations, args.ensemble,
+                args.workers, args.out, log, seen, bar, in_order=True, after=write)  # fmt: skip
+        write()
+    bar.close()
+    print((out / "table.md").read_text())
 
 
 if __name__ == "__main__":
