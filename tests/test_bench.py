@@ -285,6 +285,39 @@ def test_fit_data_pulls_finds_models_moved_together_that_need_opposite_moves():
     assert "2. probe: tremor 0.01" in text and "1. shipped" in text and "5. pause 1" in text
 
 
+def test_fit_data_confirm_table_pools_fitting_sizes_and_bands_only_complete_models():
+    def rec(model, hidden, ours, smoothed, data="a.npy"):
+        return {"model": model, "hidden_size": hidden, "mean": ours, "smoothed_count": smoothed,
+                "original_count": smoothed, "data": data}  # fmt: skip
+
+    counts = (1.0, 5.0, 9.0, 14.0, 20.0, 26.0)
+    records = [rec("gru", h, s, s) for h in (30, 40) for s in counts]  # 12: in the band
+    records += [rec("mtrnn", 30, 2 * s, s) for s in counts]  # 6 of 12: not yet complete
+    records += [rec("esn", h, s, s) for h in (2000, 3000) for s in counts]  # fitting sizes
+    records += [rec("gru", 60, 1.3 * s, s) for s in counts]  # a check, inside [0.75, 1.33]
+    records += [rec("gru", 40, 2 * s, s, data="b.npy") for s in counts]  # another candidate
+    expected = {("gru", True): 12, ("mtrnn", True): 12, ("esn", True): 12, ("gru", False): 6}
+    text = fit_data.confirm_table(
+        records, [("7", {"data": "a.npy"}), ("1", {"data": "b.npy"})], expected
+    )
+    assert "| gru | 1.00 / 1.00 | 2.00 / 1.00 (6 of 12) |" in text
+    assert "| esn | 1.00 / 1.00 | – |" in text
+    assert "| mtrnn | 2.00 / 1.00 (6 of 12) | – |" in text
+    assert "| gru (H = 60, check) | 1.30 / 1.00 | – |" in text
+    assert "with ρ ≥ 0.7 | 2 | 0 |" in text and "| checks in [0.75, 1.33] | 1 | 0 |" in text
+    assert text.index("| mtrnn |") < text.index("(H = 60, check)")  # fitting rows first
+
+
+def test_fit_data_confirm_screens_group_each_models_surrogates_together():
+    ref = fit_data.replay.REFERENCE
+    names = ["GRU_model_30.pk", "MTRNN_model_30.pk", "GRU_model_60.pk"]
+    if not all((ref / n).is_file() for n in names):
+        pytest.skip("the original's GRU / MTRNN surrogates are not available")
+    screens = fit_data.confirm_screens([ref / n for n in names])
+    assert [(m, h) for m, h, _ in screens] == [("gru", 30), ("gru", 60), ("mtrnn", 30)]
+    assert all(len(sample) == 12 for _, _, sample in screens)
+
+
 @pytest.mark.slow
 def test_fit_data_fresh_fit_scores_shipped_then_probe_and_resumes(tmp_path):
     """A real (tiny) fit: the shipped data first, unlabelled; the probe second, labelled;
