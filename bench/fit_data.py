@@ -37,6 +37,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -341,7 +342,51 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
                  + " | ".join(map(str, band[True])) + " |")  # fmt: skip
     lines.append(f"| checks in [{CHECK_BAND[0]}, {CHECK_BAND[1]}] | "
                  + " | ".join(map(str, band[False])) + " |")  # fmt: skip
+    # The objective over the models complete for every candidate, and each candidate
+    # against the first, paired (same configurations, same seeds).
+    fitting = [r for r in records if is_fitting(r["model"], r["hidden_size"], sizes)]
+    complete = [
+        m for m in sorted({r["model"] for r in fitting})
+        if all(len(groups.get((c["data"], m, True), [])) >= expected.get((m, True), 1)
+               for _, c in cands)
+    ]  # fmt: skip
+    if complete:
+        mine = [[r for r in fitting if r["data"] == c["data"] and r["model"] in complete]
+                for _, c in cands]  # fmt: skip
+        lines.append(f"| objective over the {len(complete)} models complete for all | "
+                     + " | ".join(f"{score(rs)[0]:.2f}" for rs in mine) + " |")  # fmt: skip
+        for (label, _), rs in zip(cands[1:], mine[1:], strict=True):
+            d, lo, hi = paired_difference(mine[0], rs)
+            lines.append(f"\nobjective of {cands[0][0]} − objective of {label}: {d:+.2f}, "
+                         f"95 % interval [{lo:+.2f}, {hi:+.2f}] (paired bootstrap over "
+                         "the configurations)")  # fmt: skip
     return "\n".join(lines)
+
+
+def paired_difference(a: list[dict], b: list[dict], draws: int = 1000, seed: int = 0):
+    """``score(a) − score(b)`` and a 95 % bootstrap interval, for two candidates' records
+    of the same configurations: each draw resamples the configurations of every surrogate
+    with replacement, the same ones for both (the seeds are shared, so the pairing takes
+    the configurations' own difficulty out of the difference)."""
+    index = {(r["model"], r["hidden_size"], r["index"]): r for r in b}
+    pairs = [(r, index[k]) for r in a if (k := (r["model"], r["hidden_size"], r["index"])) in index]
+    by: dict[tuple, list] = {}
+    for ra, rb in pairs:
+        by.setdefault((ra["model"], ra["hidden_size"]), []).append((ra, rb))
+    d = score([ra for ra, _ in pairs])[0] - score([rb for _, rb in pairs])[0]
+    rng = np.random.default_rng(seed)
+    diffs = []
+    with warnings.catch_warnings():  # a draw may repeat one configuration: ρ undefined
+        warnings.simplefilter("ignore")
+        for _ in range(draws):
+            da, db = [], []
+            for group in by.values():
+                for j in rng.integers(len(group), size=len(group)):
+                    da.append(group[j][0])
+                    db.append(group[j][1])
+            diffs.append(score(da)[0] - score(db)[0])
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return d, float(lo), float(hi)
 
 
 def main(argv=None) -> int:

@@ -308,6 +308,23 @@ def test_fit_data_confirm_table_pools_fitting_sizes_and_bands_only_complete_mode
     assert text.index("| mtrnn |") < text.index("(H = 60, check)")  # fitting rows first
 
 
+def test_fit_data_paired_difference_of_two_candidates_on_the_same_configurations():
+    def rec(data, index, ours, smoothed):
+        return {"model": "gru", "hidden_size": 30, "index": index, "mean": ours,
+                "smoothed_count": smoothed, "original_count": smoothed, "data": data}  # fmt: skip
+
+    counts = (1.0, 5.0, 9.0, 14.0, 20.0, 26.0)
+    exact = [rec("a", i, s, s) for i, s in enumerate(counts)]
+    twice = [rec("b", i, 2 * s, s) for i, s in enumerate(counts)] + [rec("b", 99, 1.0, 1.0)]
+    d, lo, hi = fit_data.paired_difference(exact, twice, draws=50)  # index 99: unpaired
+    assert d == pytest.approx(-np.log(2.0)) and lo <= d <= hi
+    table = fit_data.confirm_table(
+        exact + twice[:-1], [("a", {"data": "a"}), ("b", {"data": "b"})], {("gru", True): 6}
+    )
+    assert "| objective over the 1 models complete for all | 0.00 | 0.69 |" in table
+    assert "objective of a − objective of b: -0.69" in table
+
+
 def test_fit_data_confirm_screens_group_each_models_surrogates_together():
     ref = fit_data.replay.REFERENCE
     names = ["GRU_model_30.pk", "MTRNN_model_30.pk", "GRU_model_60.pk"]
