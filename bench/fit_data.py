@@ -305,11 +305,13 @@ def confirm_screens(paths: list[Path]) -> list[tuple[str, int, list]]:
 
 
 def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: dict,
-                  sizes=(30, 40)) -> str:  # fmt: skip
+                  sizes=(30, 40), draws: int = 1000) -> str:  # fmt: skip
     """Markdown of the full replay: per model (its fitting surrogates pooled) and per check
     surrogate, ratio / ρ of each candidate (``(label, candidate)``). ``expected[(model,
     fitting)]`` is the number of configurations a complete replay has; a model not yet
-    complete shows how many it has and does not count toward the bands."""
+    complete shows how many it has and does not count toward the bands. Below the bands:
+    each candidate's objective over its complete models, and the first against each other
+    (:func:`paired_difference`, ``draws`` resamples)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         fit = is_fitting(r["model"], r["hidden_size"], sizes)
@@ -342,24 +344,32 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
                  + " | ".join(map(str, band[True])) + " |")  # fmt: skip
     lines.append(f"| checks in [{CHECK_BAND[0]}, {CHECK_BAND[1]}] | "
                  + " | ".join(map(str, band[False])) + " |")  # fmt: skip
-    # The objective over the models complete for every candidate, and each candidate
-    # against the first, paired (same configurations, same seeds).
+    # Each candidate's objective over its complete models, and each against the first over
+    # the models complete for both, paired (same configurations, same seeds).
     fitting = [r for r in records if is_fitting(r["model"], r["hidden_size"], sizes)]
-    complete = [
-        m for m in sorted({r["model"] for r in fitting})
-        if all(len(groups.get((c["data"], m, True), [])) >= expected.get((m, True), 1)
-               for _, c in cands)
-    ]  # fmt: skip
-    if complete:
-        mine = [[r for r in fitting if r["data"] == c["data"] and r["model"] in complete]
-                for _, c in cands]  # fmt: skip
-        lines.append(f"| objective over the {len(complete)} models complete for all | "
-                     + " | ".join(f"{score(rs)[0]:.2f}" for rs in mine) + " |")  # fmt: skip
-        for (label, _), rs in zip(cands[1:], mine[1:], strict=True):
-            d, lo, hi = paired_difference(mine[0], rs)
-            lines.append(f"\nobjective of {cands[0][0]} − objective of {label}: {d:+.2f}, "
-                         f"95 % interval [{lo:+.2f}, {hi:+.2f}] (paired bootstrap over "
-                         "the configurations)")  # fmt: skip
+
+    def complete(c) -> set[str]:
+        return {
+            m for m in {r["model"] for r in fitting}
+            if len(groups.get((c["data"], m, True), [])) >= expected.get((m, True), 1)
+        }  # fmt: skip
+
+    done = [complete(c) for _, c in cands]
+    cells = []
+    for (_, c), ms in zip(cands, done, strict=True):
+        rs = [r for r in fitting if r["data"] == c["data"] and r["model"] in ms]
+        cells.append(f"{score(rs)[0]:.2f} ({len(ms)} models)" if ms else "–")
+    lines.append("| objective over the complete models | " + " | ".join(cells) + " |")
+    for (label, c), ms in zip(cands[1:], done[1:], strict=True):
+        both = done[0] & ms
+        if not both:
+            continue
+        a, b = ([r for r in fitting if r["data"] == x["data"] and r["model"] in both]
+                for x in (cands[0][1], c))  # fmt: skip
+        d, lo, hi = paired_difference(a, b, draws)
+        lines.append(f"\nobjective of {cands[0][0]} − objective of {label} over the "
+                     f"{len(both)} models complete for both: {d:+.2f}, 95 % interval "
+                     f"[{lo:+.2f}, {hi:+.2f}] (paired bootstrap, configurations)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -409,6 +419,9 @@ def main(argv=None) -> int:
                     "each), before the search's own candidates")  # fmt: skip
     ap.add_argument("--confirm", type=int, default=0, metavar="K",
                     help="run the full replay on the best K candidates")  # fmt: skip
+    ap.add_argument("--table-only", action="store_true",
+                    help="with --confirm: write its table from the records there, train "
+                    "nothing")  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("bench/results/fit_data"))
     args = ap.parse_args(argv)
     try:
@@ -541,11 +554,14 @@ def confirm(chosen: list[dict], done: list[dict], paths: list[Path], args) -> No
     jobs = sum(len(replay.ensembles(t, tries, args.ensemble)) for _, _, t in screens)
     bar = tqdm(total=jobs * len(chosen), unit="ensemble")
     for c in chosen:
+        if args.table_only:
+            continue
         tqdm.write(f"full replay of candidate {number[id(c)]}: {knobs_of(c['knobs'])}")
         measure(knobs_of(c["knobs"]), screens, tries, args.iterations, args.ensemble,
                 args.workers, args.out, log, seen, bar, in_order=True, after=write)  # fmt: skip
         write()
     bar.close()
+    write()
     print((out / "table.md").read_text())
 
 

@@ -319,10 +319,13 @@ def test_fit_data_paired_difference_of_two_candidates_on_the_same_configurations
     d, lo, hi = fit_data.paired_difference(exact, twice, draws=50)  # index 99: unpaired
     assert d == pytest.approx(-np.log(2.0)) and lo <= d <= hi
     table = fit_data.confirm_table(
-        exact + twice[:-1], [("a", {"data": "a"}), ("b", {"data": "b"})], {("gru", True): 6}
+        exact + twice[:-1],
+        [("a", {"data": "a"}), ("b", {"data": "b"})],
+        {("gru", True): 6},
+        draws=50,
     )
-    assert "| objective over the 1 models complete for all | 0.00 | 0.69 |" in table
-    assert "objective of a − objective of b: -0.69" in table
+    assert "| objective over the complete models | 0.00 (1 models) | 0.69 (1 models) |" in table
+    assert "objective of a − objective of b over the 1 models complete for both: -0.69" in table
 
 
 def test_fit_data_confirm_screens_group_each_models_surrogates_together():
