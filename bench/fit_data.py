@@ -311,7 +311,7 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
     fitting)]`` is the number of configurations a complete replay has; a model not yet
     complete shows how many it has and does not count toward the bands. Below the bands:
     each candidate's objective over its complete models, and the first against each other
-    (:func:`paired_difference`, ``draws`` resamples)."""
+    (:func:`paired_difference`, ``draws`` resamples; 0: the difference only)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         fit = is_fitting(r["model"], r["hidden_size"], sizes)
@@ -367,9 +367,10 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
         a, b = ([r for r in fitting if r["data"] == x["data"] and r["model"] in both]
                 for x in (cands[0][1], c))  # fmt: skip
         d, lo, hi = paired_difference(a, b, draws)
+        interval = (f", 95 % interval [{lo:+.2f}, {hi:+.2f}] (paired bootstrap over the "
+                    "configurations)" if draws else "")  # fmt: skip
         lines.append(f"\nobjective of {cands[0][0]} − objective of {label} over the "
-                     f"{len(both)} models complete for both: {d:+.2f}, 95 % interval "
-                     f"[{lo:+.2f}, {hi:+.2f}] (paired bootstrap, configurations)")  # fmt: skip
+                     f"{len(both)} models complete for both: {d:+.2f}{interval}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -384,6 +385,8 @@ def paired_difference(a: list[dict], b: list[dict], draws: int = 1000, seed: int
     for ra, rb in pairs:
         by.setdefault((ra["model"], ra["hidden_size"]), []).append((ra, rb))
     d = score([ra for ra, _ in pairs])[0] - score([rb for _, rb in pairs])[0]
+    if draws == 0:
+        return d, math.nan, math.nan
     rng = np.random.default_rng(seed)
     diffs = []
     with warnings.catch_warnings():  # a draw may repeat one configuration: ρ undefined
@@ -543,25 +546,27 @@ def confirm(chosen: list[dict], done: list[dict], paths: list[Path], args) -> No
     number = {id(c): i + 1 for i, c in enumerate(done)}
     labels = [(str(number[id(c)]), c) for c in chosen]  # numbered as in table.md
 
-    def write():
+    def write(draws=0):  # the bootstrap (seconds of a core) once per candidate
         rs = [
             r for r in seen.values()
             if (r["tries"], r["iterations"]) == (tries, args.iterations)
             and r["variant"] == replay.variant_of(r["model"], None, {})
         ]  # fmt: skip
-        (out / "table.md").write_text(confirm_table(rs, labels, expected, args.sizes) + "\n")
+        text = confirm_table(rs, labels, expected, args.sizes, draws)
+        (out / "table.md").write_text(text + "\n")
 
     jobs = sum(len(replay.ensembles(t, tries, args.ensemble)) for _, _, t in screens)
     bar = tqdm(total=jobs * len(chosen), unit="ensemble")
     for c in chosen:
         if args.table_only:
-            continue
+            break
         tqdm.write(f"full replay of candidate {number[id(c)]}: {knobs_of(c['knobs'])}")
         measure(knobs_of(c["knobs"]), screens, tries, args.iterations, args.ensemble,
                 args.workers, args.out, log, seen, bar, in_order=True, after=write)  # fmt: skip
-        write()
+        write(1000)
     bar.close()
-    write()
+    if args.table_only or not chosen:
+        write(1000)
     print((out / "table.md").read_text())
 
 
