@@ -165,7 +165,7 @@ def test_step_cost_compares_methods_side_by_side():
             assert row["speedup"] == 1.0 and row["grad_max_rel_diff"] == 0.0
 
 
-@pytest.mark.slow  # 42 s under pytest (4 s in a plain process: not yet explained)
+@pytest.mark.slow  # 42 s cold (a clean clone: the CI), 3-4 s when rerun: not yet explained
 def test_study_cost_projects_every_cell_for_every_method():
     argv = ["--models", "srnn", "esn", "--sizes", "30", "1000", "--calls", "12"]
     argv += ["--ps", "1", "3", "--esn-ps", "2", "--iterations", "2", "--warmup", "2"]
