@@ -546,11 +546,14 @@ def confirm(chosen: list[dict], done: list[dict], paths: list[Path], args) -> No
     number = {id(c): i + 1 for i, c in enumerate(done)}
     labels = [(str(number[id(c)]), c) for c in chosen]  # numbered as in table.md
 
+    # Each model's paper variant, read once (not per record at every rewrite).
+    variants = {m: replay.variant_of(m, None, {}) for m, _, _ in screens}
+
     def write(draws=0):  # the bootstrap (seconds of a core) once per candidate
         rs = [
             r for r in seen.values()
             if (r["tries"], r["iterations"]) == (tries, args.iterations)
-            and r["variant"] == replay.variant_of(r["model"], None, {})
+            and r["variant"] == variants.get(r["model"])
         ]  # fmt: skip
         text = confirm_table(rs, labels, expected, args.sizes, draws)
         (out / "table.md").write_text(text + "\n")
