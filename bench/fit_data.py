@@ -287,11 +287,6 @@ def measure(knobs, screens, tries, iterations, ensemble, workers, out, log, seen
 CHECK_BAND = (0.75, 1.33)
 
 
-def is_fitting(model: str, hidden: int, sizes=(30, 40)) -> bool:
-    """Whether a surrogate is one the fit uses (else it checks what the fit did not see)."""
-    return hidden in (2000, 3000, 4000) if model == "esn" else hidden in sizes
-
-
 def confirm_screens(paths: list[Path]) -> list[tuple[str, int, list]]:
     """The full replay's configurations (``replay.STAGES["confirm"]``) of each surrogate,
     grouped by model in the order the models first appear in ``paths``."""
@@ -314,7 +309,7 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
     (:func:`paired_difference`, ``draws`` resamples; 0: the difference only)."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        fit = is_fitting(r["model"], r["hidden_size"], sizes)
+        fit = replay.is_fitting(r["model"], r["hidden_size"], sizes)
         name = r["model"] if fit else f"{r['model']} (H = {r['hidden_size']}, check)"
         groups.setdefault((r["data"], name, fit), []).append(r)
     rows = sorted({(name, fit) for _, name, fit in groups}, key=lambda t: (not t[1], t[0]))
@@ -346,7 +341,7 @@ def confirm_table(records: list[dict], cands: list[tuple[str, dict]], expected: 
                  + " | ".join(map(str, band[False])) + " |")  # fmt: skip
     # Each candidate's objective over its complete models, and each against the first over
     # the models complete for both, paired (same configurations, same seeds).
-    fitting = [r for r in records if is_fitting(r["model"], r["hidden_size"], sizes)]
+    fitting = [r for r in records if replay.is_fitting(r["model"], r["hidden_size"], sizes)]
 
     def complete(c) -> set[str]:
         return {
@@ -535,7 +530,7 @@ def confirm(chosen: list[dict], done: list[dict], paths: list[Path], args) -> No
     tries = replay.STAGES["confirm"]["tries"]
     expected: dict[tuple, int] = {}
     for model, hidden, sample in screens:
-        k = (model, is_fitting(model, hidden, args.sizes))
+        k = (model, replay.is_fitting(model, hidden, args.sizes))
         expected[k] = expected.get(k, 0) + len(sample)
     out = args.out / "confirm"
     out.mkdir(parents=True, exist_ok=True)

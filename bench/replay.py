@@ -58,6 +58,13 @@ MIN_SPEARMAN = 0.7
 STAGES = {"screen": {"n": 8, "tries": 1}, "confirm": {"n": 12, "tries": 2}}
 
 
+def is_fitting(model: str, hidden: int, sizes=(30, 40)) -> bool:
+    """Whether a surrogate is one ``fit_data.py`` fits the data to (the BPTT models at
+    ``sizes``, the ESN at 2000–4000); the others (:data:`SURROGATES`, at H = 60 and the
+    ESN at 1000) check what the fit did not see."""
+    return hidden in (2000, 3000, 4000) if model == "esn" else hidden in sizes
+
+
 def decode(path: Path) -> tuple[str, int, list[TrainingPoint]]:
     """(model, H, training points) of an original surrogate, checked against the
     published table: the point of largest mean count is its ``best_observed_count``."""

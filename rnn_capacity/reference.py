@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -85,12 +85,24 @@ class DataBias:
     spearman: float
     n: int
     sizes: tuple[int, ...]
+    #: the same, measured apart at sizes the data was not fitted to (the H = 60 checks)
+    checks: dict[int, DataBias] = field(default_factory=dict, compare=False)
 
-    def label(self) -> str:
-        """``1.46 (easier)``, ``0.62 (harder)``, or ``1.04 (≈)`` inside the replay's band."""
+    def at(self, size: int) -> DataBias:
+        """The measurement for a row at hidden size ``size``: that size's own where it was
+        measured apart, else the one pooled over :attr:`sizes`."""
+        return self.checks.get(size, self)
+
+    def label(self, size: int | None = None) -> str:
+        """``1.46 (easier)``, ``0.62 (harder)``, or ``1.04 (≈)`` inside the replay's band;
+        for a row at a ``size`` it was not measured at, where it was: ``1.46 (easier, H
+        30/40)``."""
         low, high = BIAS_BAND
         lean = "easier" if self.ratio > high else "harder" if self.ratio < low else "≈"
-        return f"{self.ratio:.2f} ({lean})"
+        where = (
+            "" if size is None or size in self.sizes else ", H " + "/".join(map(str, self.sizes))
+        )
+        return f"{self.ratio:.2f} ({lean}{where})"
 
 
 #: The replay's band of agreement (bench/replay.py's target): a ratio inside it is "≈".
@@ -106,8 +118,12 @@ def _bias_raw() -> dict:
 def load_data_bias() -> dict[str, DataBias]:
     """The shipped data's bias against the original's, by model (only models with a
     measurement: those with an original surrogate)."""
+
+    def one(m: str, row: dict, checks: dict) -> DataBias:
+        return DataBias(m, row["ratio"], row["spearman"], row["n"], tuple(row["sizes"]), checks)
+
     return {
-        m: DataBias(m, row["ratio"], row["spearman"], row["n"], tuple(row["sizes"]))
+        m: one(m, row, {int(h): one(m, c, {}) for h, c in row.get("checks", {}).items()})
         for m, row in _bias_raw()["models"].items()
     }
 

@@ -255,7 +255,7 @@ def table_rows(
                 "original_predicted": predicted,
                 "original_best_observed": ref.best_observed_count if ref else None,
                 "ratio": ratio(ev.mean_count, predicted, ev.p),
-                "data_bias": bias.label() if bias else None,
+                "data_bias": bias.at(ev.hidden_size).label(ev.hidden_size) if bias else None,
                 "parameters": params,
                 "per_1000": per_1000(ev.mean_count, params),
                 "original_per_1000": (

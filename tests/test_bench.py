@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
+import data_bias  # noqa: E402
 import fit_data  # noqa: E402
 import loop_counts  # noqa: E402
 import lr_window  # noqa: E402
@@ -307,6 +308,32 @@ def test_fit_data_confirm_table_pools_fitting_sizes_and_bands_only_complete_mode
     assert "| gru (H = 60, check) | 1.30 / 1.00 | – |" in text
     assert "with ρ ≥ 0.7 | 2 | 0 |" in text and "| checks in [0.75, 1.33] | 1 | 0 |" in text
     assert text.index("| mtrnn |") < text.index("(H = 60, check)")  # fitting rows first
+
+
+def test_data_bias_prefers_the_full_replay_and_keeps_the_checks_apart():
+    """bench/data_bias.py: the shipped data's paper-variant records only; a model's full
+    replay (2 tries) replaces its screen (1 try); H = 30 / 40 pooled, H = 60 apart."""
+    import replay
+
+    def rec(model, hidden, ours, smoothed, tries=2, data=None, variant=None):
+        variant = replay.variant_of(model, None, {}) if variant is None else variant
+        return {"model": model, "hidden_size": hidden, "mean": ours, "tries": tries,
+                "smoothed_count": smoothed, "original_count": smoothed,
+                "data": data, "variant": variant}  # fmt: skip
+
+    counts = (1.0, 5.0, 9.0, 14.0, 20.0, 26.0)
+    records = [rec("gru", h, s, s) for h in (30, 40) for s in counts]  # full replay: 1.00
+    records += [rec("gru", 30, 3 * s, s, tries=1) for s in counts]  # its screen: left out
+    records += [rec("gru", 60, 1.4 * s, s) for s in counts]  # a check: apart
+    records += [rec("gru", 30, 2 * s, s, data="/nonexistent.npy") for s in counts]  # other data
+    records += [rec("gru", 40, 2 * s, s, variant={"teacher_forcing": "none"}) for s in counts]
+    records += [rec("mtrnn", 30, 2 * s, s, tries=1) for s in counts]  # only a screen: used
+    out = data_bias.bias(records)
+    assert set(out) == {"gru", "mtrnn"}
+    gru = out["gru"]
+    assert (gru["ratio"], gru["n"], gru["sizes"], gru["tries"]) == (1.0, 12, [30, 40], [2])
+    assert gru["checks"]["60"]["ratio"] == 1.4 and gru["checks"]["60"]["n"] == 6
+    assert (out["mtrnn"]["ratio"], out["mtrnn"]["tries"], out["mtrnn"]["checks"]) == (2.0, [1], {})
 
 
 def test_fit_data_paired_difference_of_two_candidates_on_the_same_configurations():

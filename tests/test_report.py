@@ -77,7 +77,9 @@ def built(tmp_path_factory):
     write_evaluation(root / "a" / "hca_60", "pc_rnn_hc_a", 60, 61, [44, 46])
     write_evaluation(root / "b" / "nested" / "hca_40", "pc_rnn_hc_a", 40, 10, [8, 9])
     # A data-bias measurement for the GRU only (the shipped one may hold any models).
-    bias = {"gru": DataBias("gru", 1.46, 0.94, 24, (30, 40))}
+    # Pooled over H = 30 / 40, and apart at H = 60 (a check): the row at 60 shows the latter.
+    at_60 = DataBias("gru", 1.39, 0.91, 24, (60,))
+    bias = {"gru": DataBias("gru", 1.46, 0.94, 24, (30, 40), {60: at_60})}
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(report_module, "load_data_bias", lambda: bias)
         result = build_report([root / "a", root / "b"], root / "out")
@@ -108,7 +110,7 @@ def test_the_report_holds_figures_table_and_trajectories(built):
     # parameters (counted: the file predates the record); 39 / 11.642 and 33.53 / 11.642.
     assert "| 11642 | 3.35 |" in gru and "| 2.88 |" in gru
     # The data's measured bias for the GRU (built-in data: no --data); none for HC-A.
-    assert gru.endswith("| 2.88 | 1.46 (easier) |")
+    assert gru.endswith("| 2.88 | 1.39 (easier) |")
     hca40 = next(line for line in text.splitlines() if line.startswith("| `pc_rnn_hc_a` | 40 |"))
     assert "| 16.9 | 24.0 | 0.85 |" in hca40  # p=10 < 16.95 predicted: 8.5 / 10
     assert hca40.endswith("| — |")  # no bias measured for this model
