@@ -233,8 +233,11 @@ def table_rows(
         )
         predicted = ref.surrogate_predicted_count if ref else None
         params = evaluation_parameters(ev)["trainable"]
-        # Measured for the shipped data only: a user's own data set has no such number.
-        bias = load_data_bias().get(ev.model) if ev.data is None else None
+        # Measured for the shipped data and each model's paper variant only: a user's own
+        # data set, or another variant (the GRU's free generation counts 30× below its
+        # teacher-forced count), has no such number.
+        measured = ev.data is None and ev.variant() == "paper"
+        bias = load_data_bias().get(ev.model) if measured else None
         rows.append(
             {
                 "model": ev.model,

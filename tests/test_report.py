@@ -145,6 +145,23 @@ def test_table_rows_and_best_per_model(built):
     assert ratio(1, None, 5) is None and ratio(0, 0.0, 5) is None
 
 
+def test_the_data_bias_is_shown_only_for_the_variant_it_was_measured_with(tmp_path):
+    """The bias is the paper variant's on the shipped data: a GRU row counted in free
+    generation (not its paper variant) or on a user's data gets none."""
+    write_evaluation(tmp_path / "tf", "gru", 60, 41, [38, 40], teacher_forced=True)
+    write_evaluation(tmp_path / "free", "gru", 30, 41, [3, 5])
+    write_evaluation(tmp_path / "own_data", "gru", 40, 41, [38, 40], teacher_forced=True)
+    ev = json.loads((tmp_path / "own_data" / "evaluation.json").read_text())
+    (tmp_path / "own_data" / "evaluation.json").write_text(json.dumps(ev | {"data": "x.npy"}))
+    bias = {"gru": DataBias("gru", 1.86, 0.61, 24, (30, 40))}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(report_module, "load_data_bias", lambda: bias)
+        rows = {r["hidden_size"]: r for r in table_rows(collect([tmp_path]))}
+    assert rows[60]["variant"] == "paper" and rows[60]["data_bias"] == "1.86 (easier, H 30/40)"
+    assert rows[30]["variant"] == "own" and rows[30]["data_bias"] is None
+    assert rows[40]["data_bias"] is None
+
+
 def test_log_axis_only_when_the_esn_sizes_are_in(tmp_path):
     assert not use_log_x([30, 40, 60]) and use_log_x([30, 60, 1000])
     write_evaluation(tmp_path / "m", "mtrnn", 40, 11, [9, 10])
