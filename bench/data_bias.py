@@ -54,12 +54,11 @@ def bias(records: list[dict]) -> dict:
             by_model.setdefault(r["model"], []).append(r)
     out = {}
     for model, rs in sorted(by_model.items()):
-        pooled = most_tries([r for r in rs if replay.is_fitting(model, r["hidden_size"])])
-        if not pooled:  # only checks: no figure for the model's rows at the fitted sizes
+        fitted = [r for r in rs if replay.is_fitting(model, r["hidden_size"])]
+        if not fitted:  # only checks: no figure for the model's rows at the fitted sizes
             continue
-        others = sorted(
-            {r["hidden_size"] for r in rs if not replay.is_fitting(model, r["hidden_size"])}
-        )
+        pooled = most_tries(fitted)
+        others = sorted({r["hidden_size"] for r in rs} - {r["hidden_size"] for r in fitted})
         checks = {h: most_tries([r for r in rs if r["hidden_size"] == h]) for h in others}
         out[model] = entry(pooled) | {"checks": {str(h): entry(c) for h, c in checks.items()}}
     return out

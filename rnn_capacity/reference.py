@@ -94,9 +94,11 @@ class DataBias:
         return self.checks.get(size, self)
 
     def label(self, size: int | None = None) -> str:
-        """``1.46 (easier)``, ``0.62 (harder)``, or ``1.04 (≈)`` inside the replay's band;
-        for a row at a ``size`` it was not measured at, where it was: ``1.46 (easier, H
-        30/40)``."""
+        """``1.46 (easier)``, ``0.62 (harder)``, or ``1.04 (≈)`` inside the replay's band.
+        For a row at ``size``: that size's own measurement where there is one (:meth:`at`),
+        else the pooled one saying where it was measured: ``1.46 (easier, H 30/40)``."""
+        if size is not None and self.at(size) is not self:
+            return self.at(size).label(size)
         low, high = BIAS_BAND
         lean = "easier" if self.ratio > high else "harder" if self.ratio < low else "≈"
         where = (

@@ -236,8 +236,8 @@ def table_rows(
         # Measured for the shipped data and each model's paper variant only: a user's own
         # data set, or another variant (the GRU's free generation counts 30× below its
         # teacher-forced count), has no such number.
-        measured = ev.data is None and ev.variant() == "paper"
-        bias = load_data_bias().get(ev.model) if measured else None
+        variant = ev.variant()
+        bias = load_data_bias().get(ev.model) if ev.data is None and variant == "paper" else None
         rows.append(
             {
                 "model": ev.model,
@@ -251,14 +251,14 @@ def table_rows(
                 "hparams": ev.hparams,
                 "initial_states": "learned" if ev.learn_initial_state else "fixed",
                 "iterations": ev.iterations,
-                "variant": ev.variant(),
+                "variant": variant,
                 "settings": ev.settings,
                 "teacher_forced_count": ev.teacher_forced_count,
                 "source": format_source(ev.source),
                 "original_predicted": predicted,
                 "original_best_observed": ref.best_observed_count if ref else None,
                 "ratio": ratio(ev.mean_count, predicted, ev.p),
-                "data_bias": bias.at(ev.hidden_size).label(ev.hidden_size) if bias else None,
+                "data_bias": bias.label(ev.hidden_size) if bias else None,
                 "parameters": params,
                 "per_1000": per_1000(ev.mean_count, params),
                 "original_per_1000": (

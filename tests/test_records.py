@@ -343,7 +343,7 @@ def test_the_data_bias_label_says_which_way_it_leans():
     # A row at a size the bias was not measured at says where it was; one measured apart
     # at that size (a check) is used instead of the pooled one.
     pooled = DataBias("gru", 1.46, 0.9, 24, (30, 40), {60: DataBias("gru", 1.39, 0.9, 24, (60,))})
-    assert pooled.label(30) == "1.46 (easier)"
+    assert pooled.label(30) == "1.46 (easier)" and pooled.label(60) == "1.39 (easier)"
     assert pooled.at(30).label(30) == "1.46 (easier)"
     assert pooled.at(60).label(60) == "1.39 (easier)"
     assert DataBias("lstm", 0.97, 0.8, 24, (30, 40)).at(60).label(60) == "0.97 (≈, H 30/40)"
